@@ -1,0 +1,431 @@
+//! Link storage: inserts, conditional state changes with their outbox events, and
+//! the filtered keyset listing.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::query::{like_escape, query_as_built, Sql};
+use super::{from_millis, read, to_millis, write_tx, Db, DbError, DbResult};
+use crate::links::{LinkFields, Link, ListQuery, Payment, Status, Transition};
+use crate::merchants::{MerchantId, ProductId};
+use crate::money::Currency;
+
+const LINK_COLUMNS: &str = "id, merchant_id, product_id, url_code, status, amount_minor, currency, \
+    country, merchant_transaction_id, description, customer_id, due_date, language, \
+    merchant_params, reference_id, code, created_at, updated_at, paid_at";
+
+#[derive(sqlx::FromRow)]
+struct LinkRow {
+    id: String,
+    merchant_id: i64,
+    product_id: i64,
+    url_code: String,
+    status: String,
+    amount_minor: i64,
+    currency: String,
+    country: String,
+    merchant_transaction_id: String,
+    description: Option<String>,
+    customer_id: String,
+    due_date: i64,
+    language: String,
+    merchant_params: Option<String>,
+    reference_id: Option<String>,
+    code: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    paid_at: Option<i64>,
+}
+
+impl LinkRow {
+    fn into_link(self) -> DbResult<Link> {
+        let corrupt = |what: &str| DbError::Corrupt(format!("link {}: bad {what}", self.id));
+        Ok(Link {
+            stored_status: Status::parse(&self.status).ok_or_else(|| corrupt("status"))?,
+            currency: Currency::parse(&self.currency).ok_or_else(|| corrupt("currency"))?,
+            language: crate::links::Language::parse(&self.language).ok_or_else(|| corrupt("language"))?,
+            merchant_id: MerchantId(self.merchant_id),
+            product_id: ProductId(self.product_id),
+            url_code: self.url_code,
+            amount_minor: self.amount_minor,
+            country: self.country,
+            merchant_transaction_id: self.merchant_transaction_id,
+            description: self.description,
+            customer_id: self.customer_id,
+            due_date: from_millis(self.due_date),
+            merchant_params: self.merchant_params,
+            reference_id: self.reference_id,
+            code: self.code,
+            created_at: from_millis(self.created_at),
+            updated_at: from_millis(self.updated_at),
+            paid_at: self.paid_at.map(from_millis),
+            payments: Vec::new(),
+            id: self.id,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct PaymentRow {
+    id: String,
+    link_id: String,
+    status: String,
+    amount_minor: i64,
+    brand: Option<String>,
+    last4: Option<String>,
+    created_at: i64,
+}
+
+/// Inserts an outbox event for a status change, inside the caller's transaction.
+macro_rules! insert_event {
+    ($tx:expr, $link:expr, $payload:expr, $now:expr) => {
+        sqlx::query(
+            "INSERT INTO events (id, merchant_id, link_id, status, payload, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(format!("evt_{}", crate::random::hex(24)))
+        .bind($link.merchant_id.0)
+        .bind(&$link.id)
+        .bind($link.stored_status.as_str())
+        .bind($payload)
+        .bind(to_millis($now))
+        .execute(&mut *$tx)
+        .await
+    };
+}
+
+impl Db {
+    pub async fn product_belongs_to(&self, merchant: MerchantId, product: ProductId) -> DbResult<bool> {
+        let found: Option<i64> = read!(self, |pool| {
+            sqlx::query_scalar("SELECT id FROM products WHERE id = $1 AND merchant_id = $2")
+                .bind(product.0)
+                .bind(merchant.0)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(found.is_some())
+    }
+
+    /// Inserts a new link; with an idempotency key, stores the key and the answer in
+    /// the same transaction, so a retry finds either both or neither.
+    pub async fn insert_link(&self, link: &Link, idempotency: Option<(&str, &str, String)>) -> DbResult<()> {
+        write_tx!(self, |tx| {
+            if let Some((key, hash, response)) = &idempotency {
+                sqlx::query(
+                    "INSERT INTO idempotency_keys (merchant_id, key, request_hash, response, created_at)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(link.merchant_id.0)
+                .bind(*key)
+                .bind(*hash)
+                .bind(response)
+                .bind(to_millis(link.created_at))
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query(
+                "INSERT INTO links (id, merchant_id, product_id, url_code, status, amount_minor, currency,
+                    country, merchant_transaction_id, description, customer_id, due_date, language,
+                    merchant_params, reference_id, code, created_at, updated_at, paid_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+            )
+            .bind(&link.id)
+            .bind(link.merchant_id.0)
+            .bind(link.product_id.0)
+            .bind(&link.url_code)
+            .bind(link.stored_status.as_str())
+            .bind(link.amount_minor)
+            .bind(link.currency.code())
+            .bind(&link.country)
+            .bind(&link.merchant_transaction_id)
+            .bind(&link.description)
+            .bind(&link.customer_id)
+            .bind(to_millis(link.due_date))
+            .bind(link.language.as_str())
+            .bind(&link.merchant_params)
+            .bind(&link.reference_id)
+            .bind(&link.code)
+            .bind(to_millis(link.created_at))
+            .bind(to_millis(link.updated_at))
+            .bind(link.paid_at.map(to_millis))
+            .execute(&mut *tx)
+            .await?;
+            Ok::<_, DbError>(())
+        })
+    }
+
+    pub async fn idempotent_response(&self, merchant: MerchantId, key: &str) -> DbResult<Option<(String, String)>> {
+        let row = read!(self, |pool| {
+            sqlx::query_as::<_, (String, String)>(
+                "SELECT request_hash, response FROM idempotency_keys WHERE merchant_id = $1 AND key = $2",
+            )
+            .bind(merchant.0)
+            .bind(key)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row)
+    }
+
+    /// Forgets idempotency keys older than `before`.
+    pub async fn prune_idempotency_keys(&self, before: DateTime<Utc>) -> DbResult<u64> {
+        write_tx!(self, |tx| {
+            let r = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                .bind(to_millis(before))
+                .execute(&mut *tx)
+                .await?;
+            Ok::<_, DbError>(r.rows_affected())
+        })
+    }
+
+    pub async fn link(&self, merchant: MerchantId, id: &str) -> DbResult<Option<Link>> {
+        let sql = format!("SELECT {LINK_COLUMNS} FROM links WHERE merchant_id = $1 AND id = $2");
+        let row = read!(self, |pool| {
+            sqlx::query_as::<_, LinkRow>(&sql)
+                .bind(merchant.0)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        let Some(row) = row else { return Ok(None) };
+        let mut links = vec![row.into_link()?];
+        self.attach_payments(&mut links).await?;
+        Ok(links.pop())
+    }
+
+    /// Loads the payments of all `links` in one query (never one per link).
+    async fn attach_payments(&self, links: &mut [Link]) -> DbResult<()> {
+        if links.is_empty() {
+            return Ok(());
+        }
+        let mut sql = Sql::new(
+            "SELECT id, link_id, status, amount_minor, brand, last4, created_at FROM payments WHERE link_id IN (",
+        );
+        for (i, link) in links.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.text(link.id.clone());
+        }
+        sql.push(") ORDER BY created_at, id");
+        let rows: Vec<PaymentRow> = read!(self, |pool| query_as_built!(PaymentRow, sql).fetch_all(pool).await?);
+        let mut by_link: HashMap<String, Vec<Payment>> = HashMap::new();
+        for r in rows {
+            by_link.entry(r.link_id).or_default().push(Payment {
+                id: r.id,
+                status: r.status,
+                amount_minor: r.amount_minor,
+                brand: r.brand,
+                last4: r.last4,
+                created_at: from_millis(r.created_at),
+            });
+        }
+        for link in links.iter_mut() {
+            link.payments = by_link.remove(&link.id).unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    /// Tells why a conditional change touched no row: the link is missing, or its
+    /// status forbade the change.
+    async fn refusal(&self, merchant: MerchantId, id: &str) -> DbResult<Transition> {
+        Ok(match self.link(merchant, id).await? {
+            Some(link) => Transition::Refused(link),
+            None => Transition::NotFound,
+        })
+    }
+
+    pub async fn update_link(
+        &self,
+        merchant: MerchantId,
+        id: &str,
+        f: &LinkFields,
+        now: DateTime<Utc>,
+    ) -> DbResult<Transition> {
+        let sql = format!(
+            "UPDATE links SET product_id = $3, amount_minor = $4, currency = $5, country = $6,
+                merchant_transaction_id = $7, description = $8, customer_id = coalesce($9, customer_id),
+                due_date = coalesce($10, due_date), language = $11, merchant_params = $12,
+                reference_id = $13, code = $14, updated_at = $15
+             WHERE merchant_id = $1 AND id = $2 AND status = 'CREATED' AND due_date > $15
+             RETURNING {LINK_COLUMNS}"
+        );
+        let row: Option<LinkRow> = write_tx!(self, |tx| {
+            let row = sqlx::query_as::<_, LinkRow>(&sql)
+                .bind(merchant.0)
+                .bind(id)
+                .bind(f.product_id.0)
+                .bind(f.amount_minor)
+                .bind(f.currency.code())
+                .bind(&f.country)
+                .bind(&f.merchant_transaction_id)
+                .bind(&f.description)
+                .bind(&f.customer_id)
+                .bind(f.due_date.map(to_millis))
+                .bind(f.language.as_str())
+                .bind(&f.merchant_params)
+                .bind(&f.reference_id)
+                .bind(&f.code)
+                .bind(to_millis(now))
+                .fetch_optional(&mut *tx)
+                .await?;
+            Ok::<_, DbError>(row)
+        })?;
+        match row {
+            Some(row) => {
+                let mut links = vec![row.into_link()?];
+                self.attach_payments(&mut links).await?;
+                Ok(Transition::Done(links.remove(0)))
+            }
+            None => self.refusal(merchant, id).await,
+        }
+    }
+
+    /// CREATED → CANCELLED as one conditional UPDATE, with its event.
+    pub async fn cancel_link(
+        &self,
+        merchant: MerchantId,
+        id: &str,
+        now: DateTime<Utc>,
+        event: &(dyn Fn(&Link) -> String + Sync),
+    ) -> DbResult<Transition> {
+        let sql = format!(
+            "UPDATE links SET status = 'CANCELLED', updated_at = $3
+             WHERE merchant_id = $1 AND id = $2 AND status = 'CREATED' AND due_date > $3
+             RETURNING {LINK_COLUMNS}"
+        );
+        let link: Option<Link> = write_tx!(self, |tx| {
+            let row = sqlx::query_as::<_, LinkRow>(&sql)
+                .bind(merchant.0)
+                .bind(id)
+                .bind(to_millis(now))
+                .fetch_optional(&mut *tx)
+                .await?;
+            match row {
+                Some(row) => {
+                    let link = row.into_link()?;
+                    insert_event!(tx, link, event(&link), now)?;
+                    Ok::<_, DbError>(Some(link))
+                }
+                None => Ok(None),
+            }
+        })?;
+        match link {
+            Some(mut link) => {
+                self.attach_payments(std::slice::from_mut(&mut link)).await?;
+                Ok(Transition::Done(link))
+            }
+            None => self.refusal(merchant, id).await,
+        }
+    }
+
+    /// Marks up to `batch` overdue CREATED links EXPIRED, each with its event.
+    pub async fn expire_due_links(
+        &self,
+        now: DateTime<Utc>,
+        batch: i64,
+        event: &(dyn Fn(&Link) -> String + Sync),
+    ) -> DbResult<usize> {
+        // PostgreSQL: skip rows another instance (or a concurrent pay or cancel) has
+        // locked; they are decided there. SQLite has one writer, so no locks to skip.
+        let lock = match self {
+            Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+            Db::Sqlite(_) => "",
+        };
+        let sql = format!(
+            "UPDATE links SET status = 'EXPIRED', updated_at = $1
+             WHERE status = 'CREATED' AND due_date <= $1 AND seq IN (
+                 SELECT seq FROM links WHERE status = 'CREATED' AND due_date <= $1 LIMIT $2{lock})
+             RETURNING {LINK_COLUMNS}"
+        );
+        write_tx!(self, |tx| {
+            let rows = sqlx::query_as::<_, LinkRow>(&sql)
+                .bind(to_millis(now))
+                .bind(batch)
+                .fetch_all(&mut *tx)
+                .await?;
+            let n = rows.len();
+            for row in rows {
+                let link = row.into_link()?;
+                insert_event!(tx, link, event(&link), now)?;
+            }
+            Ok::<_, DbError>(n)
+        })
+    }
+
+    /// One page of a merchant's links, newest first, by keyset.
+    pub async fn list_links(
+        &self,
+        merchant: MerchantId,
+        q: &ListQuery,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> DbResult<Vec<Link>> {
+        let now = to_millis(now);
+        let mut sql = Sql::new(&format!("SELECT {LINK_COLUMNS} FROM links WHERE merchant_id = "));
+        sql.int(merchant.0);
+        if !q.statuses.is_empty() {
+            sql.push(" AND (");
+            for (i, status) in q.statuses.iter().enumerate() {
+                if i > 0 {
+                    sql.push(" OR ");
+                }
+                // The status a reader sees: CREATED past its due date counts as EXPIRED.
+                match status {
+                    Status::Created => sql.push("(status = 'CREATED' AND due_date > ").int(now).push(")"),
+                    Status::Expired => sql
+                        .push("status = 'EXPIRED' OR (status = 'CREATED' AND due_date <= ")
+                        .int(now)
+                        .push(")"),
+                    other => sql.push("status = ").text(other.as_str()),
+                };
+            }
+            sql.push(")");
+        }
+        if let Some(from) = q.created_from {
+            sql.push(" AND created_at >= ").int(to_millis(from));
+        }
+        if let Some(to) = q.created_to {
+            sql.push(" AND created_at <= ").int(to_millis(to));
+        }
+        if let Some(text) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            self.push_search(&mut sql, text);
+        }
+        if let Some(c) = &q.after {
+            sql.push(" AND (created_at < ")
+                .int(c.created_at_ms)
+                .push(" OR (created_at = ")
+                .int(c.created_at_ms)
+                .push(" AND id < ")
+                .text(c.id.clone())
+                .push("))");
+        }
+        sql.push(" ORDER BY created_at DESC, id DESC LIMIT ").int(i64::from(limit));
+        let rows: Vec<LinkRow> = read!(self, |pool| query_as_built!(LinkRow, sql).fetch_all(pool).await?);
+        let mut links = rows.into_iter().map(LinkRow::into_link).collect::<DbResult<Vec<_>>>()?;
+        self.attach_payments(&mut links).await?;
+        Ok(links)
+    }
+
+    /// Substring search over id, merchant transaction id, description, customer id
+    /// and reference id, case-insensitive, served by an index on both backends:
+    /// SQLite's FTS5 trigram table (three characters or more), PostgreSQL's pg_trgm
+    /// GIN index on `search_text`. Shorter needles scan the merchant's rows.
+    fn push_search(&self, sql: &mut Sql, text: &str) {
+        let needle = text.to_lowercase();
+        match self {
+            Db::Sqlite(_) if needle.chars().count() >= 3 => {
+                let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
+                sql.push(" AND seq IN (SELECT rowid FROM links_search WHERE links_search MATCH ")
+                    .text(phrase)
+                    .push(")");
+            }
+            _ => {
+                sql.push(" AND search_text LIKE ")
+                    .text(format!("%{}%", like_escape(&needle)))
+                    .push(" ESCAPE '\\'");
+            }
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Storage. One `Db` value serves SQLite and PostgreSQL, picked from `DATABASE_URL`
+//! at run time. Each use case is one method written once: the SQL text is shared
+//! (SQLite accepts `$1` placeholders) and the `read!`/`write_tx!` macros compile the
+//! same body against each backend's pool, so there is no per-backend copy of a rule
+//! and no sqlx `Any` driver. Where the dialects differ (search, row locks) the method
+//! says so next to the SQL.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub mod auth;
+pub mod links;
+pub mod merchants;
+pub mod query;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("unsupported DATABASE_URL {0:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+impl DbError {
+    /// True when an insert hit a UNIQUE or PRIMARY KEY constraint.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, DbError::Sqlx(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqliteDb),
+    Postgres(PgPool),
+}
+
+/// SQLite allows one writer at a time. All writes go through a pool of exactly one
+/// connection and begin with `BEGIN IMMEDIATE`, so concurrent requests queue in
+/// the pool instead of failing with SQLITE_BUSY; readers use their own pool and,
+/// thanks to WAL, never wait for the writer.
+#[derive(Clone, Debug)]
+pub struct SqliteDb {
+    pub(crate) read: SqlitePool,
+    pub(crate) write: SqlitePool,
+}
+
+/// Runs `$body` with `$pool` bound to a pool that may serve reads.
+macro_rules! read {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite(s) => {
+                let $pool = &s.read;
+                $body
+            }
+            $crate::db::Db::Postgres(p) => {
+                let $pool = p;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` (an expression of type `DbResult<T>`) inside a write transaction
+/// bound to `$tx`; commits on `Ok`, rolls back on `Err` (dropping the transaction).
+macro_rules! write_tx {
+    ($db:expr, |$tx:ident| $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite(s) => {
+                let mut $tx = s.write.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                if out.is_ok() {
+                    $tx.commit().await?;
+                }
+                out
+            }
+            $crate::db::Db::Postgres(p) => {
+                let mut $tx = p.begin().await?;
+                let out = $body;
+                if out.is_ok() {
+                    $tx.commit().await?;
+                }
+                out
+            }
+        }
+    };
+}
+
+pub(crate) use {read, write_tx};
+
+impl Db {
+    pub async fn connect(url: &str) -> DbResult<Db> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+                .pragma("temp_store", "memory");
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options.clone())
+                .await?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(options)
+                .await?;
+            Ok(Db::Sqlite(SqliteDb { read, write }))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect(url)
+                .await?;
+            Ok(Db::Postgres(pool))
+        } else {
+            Err(DbError::UnsupportedUrl(url.to_string()))
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Applies the migrations embedded in the binary for this backend.
+    pub async fn migrate(&self) -> DbResult<()> {
+        match self {
+            Db::Sqlite(s) => sqlx::migrate!("./migrations/sqlite").run(&s.write).await?,
+            Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
+        }
+        Ok(())
+    }
+
+    /// A round trip to the database, for `/healthz`.
+    pub async fn ping(&self) -> DbResult<()> {
+        read!(self, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(s) => {
+                s.read.close().await;
+                s.write.close().await;
+            }
+            Db::Postgres(p) => p.close().await,
+        }
+    }
+
+    pub async fn setting(&self, key: &str) -> DbResult<Option<String>> {
+        let value = read!(self, |pool| {
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                .bind(key)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(value)
+    }
+
+    /// Stores `value` under `key` unless a value is there already; returns the value
+    /// that is kept, so two instances starting at once agree on one.
+    pub async fn setting_or_insert(&self, key: &str, value: &str) -> DbResult<String> {
+        write_tx!(self, |tx| {
+            sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                .bind(key)
+                .bind(value)
+                .execute(&mut *tx)
+                .await?;
+            let kept: String = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await?;
+            Ok::<_, DbError>(kept)
+        })
+    }
+
+    pub async fn put_setting(&self, key: &str, value: &str) -> DbResult<()> {
+        write_tx!(self, |tx| {
+            sqlx::query(
+                "INSERT INTO settings (key, value) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+            Ok::<_, DbError>(())
+        })
+    }
+}
+
+/// Milliseconds since the Unix epoch, the stored form of every time.
+pub fn to_millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub fn from_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}

@@ -1,0 +1,22 @@
+//! paybylink: a self-hosted Pay-By-Link service.
+//!
+//! Where things live:
+//! - `links`: the link model, its validation and lifecycle (the business rules);
+//! - `merchants`, `auth`: tenants, users, API clients and tokens;
+//! - `money`: currencies and amounts in minor units;
+//! - `notifications`: where notifications may go;
+//! - `api`: the REST API over those rules; `cli`: the admin commands;
+//! - `db`: storage for SQLite and PostgreSQL; `startup`: wiring and background work.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod links;
+pub mod merchants;
+pub mod money;
+pub mod notifications;
+pub mod random;
+pub mod startup;
+pub mod telemetry;

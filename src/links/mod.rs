@@ -1,0 +1,427 @@
+//! Payment links: the model, the lifecycle of CONTRACT section 4 and the use cases
+//! the API and the backoffice call. Every state change is one conditional UPDATE in
+//! the database (see `db::links`); nothing here reads a status and then writes.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::db::{Db, DbError};
+use crate::merchants::{MerchantId, ProductId};
+use crate::money::Currency;
+use crate::random;
+
+pub mod validate;
+
+pub use validate::{validate, FieldError, Invalid, LinkFields, LinkInput};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    Created,
+    Paid,
+    Cancelled,
+    Expired,
+}
+
+impl Status {
+    pub const ALL: [Status; 4] = [Status::Created, Status::Paid, Status::Cancelled, Status::Expired];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "CREATED",
+            Status::Paid => "PAID",
+            Status::Cancelled => "CANCELLED",
+            Status::Expired => "EXPIRED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|st| st.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum Language {
+    #[serde(rename = "EN")]
+    En,
+    #[serde(rename = "ES")]
+    Es,
+}
+
+impl Language {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::En => "EN",
+            Language::Es => "ES",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Language> {
+        match s.to_ascii_uppercase().as_str() {
+            "EN" => Some(Language::En),
+            "ES" => Some(Language::Es),
+            _ => None,
+        }
+    }
+}
+
+/// A payment attempt on a link. `id` is the transaction id (at most 20 characters).
+#[derive(Clone, Debug)]
+pub struct Payment {
+    pub id: String,
+    pub status: String,
+    pub amount_minor: i64,
+    pub brand: Option<String>,
+    pub last4: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Link {
+    pub id: String,
+    pub merchant_id: MerchantId,
+    pub product_id: ProductId,
+    /// The random part of the shopper's URL (`/p/{url_code}`).
+    pub url_code: String,
+    /// The status as stored; see [`Link::status_at`] for the one to show.
+    pub stored_status: Status,
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub country: String,
+    pub merchant_transaction_id: String,
+    pub description: Option<String>,
+    pub customer_id: String,
+    pub due_date: DateTime<Utc>,
+    pub language: Language,
+    pub merchant_params: Option<String>,
+    pub reference_id: Option<String>,
+    pub code: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub payments: Vec<Payment>,
+}
+
+impl Link {
+    /// The status at `now`: a CREATED link past its due date is EXPIRED everywhere at
+    /// once, before the sweep writes it down.
+    pub fn status_at(&self, now: DateTime<Utc>) -> Status {
+        if self.stored_status == Status::Created && self.due_date <= now {
+            Status::Expired
+        } else {
+            self.stored_status
+        }
+    }
+
+    pub fn url(&self, public_url: &str) -> String {
+        format!("{}/p/{}", public_url.trim_end_matches('/'), self.url_code)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("invalid link fields")]
+    Invalid(Vec<FieldError>),
+    #[error("the request names another merchant")]
+    ForeignMerchant,
+    #[error("link not found")]
+    NotFound,
+    #[error("a link in status {0:?} cannot be cancelled")]
+    NotCancellable(Status),
+    #[error("a link in status {0:?} cannot be updated")]
+    NotUpdatable(Status),
+    #[error("the body id does not match the link")]
+    IdMismatch,
+    #[error("the idempotency key was used with another request")]
+    IdempotencyConflict,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<Invalid> for LinkError {
+    fn from(e: Invalid) -> Self {
+        match e {
+            Invalid::ForeignMerchant => LinkError::ForeignMerchant,
+            Invalid::Fields(f) => LinkError::Invalid(f),
+        }
+    }
+}
+
+/// Makes a create request safe to retry: the same key and request give back the
+/// first answer; the same key with another request is refused.
+pub struct Idempotency<'a> {
+    pub key: &'a str,
+    /// A digest of the request, to tell a retry from a different request.
+    pub request_hash: &'a str,
+    /// Renders the answer stored for retries.
+    pub render: &'a (dyn Fn(&Link) -> String + Sync),
+}
+
+pub enum Created {
+    New(Link),
+    /// A retry: the answer stored with the first request.
+    Replay(String),
+}
+
+/// Checks the fields that need the database (the product belongs to the merchant)
+/// after the ones that do not, and reports them all together.
+async fn validate_all(db: &Db, input: &LinkInput, caller: MerchantId, now: DateTime<Utc>) -> Result<LinkFields, LinkError> {
+    let checked = validate(input, caller, now);
+    let product = match &checked {
+        Ok(f) => Some(f.product_id),
+        Err(Invalid::Fields(errors)) if !errors.iter().any(|e| e.field == "productId") => input
+            .product_id
+            .as_deref()
+            .and_then(|p| p.trim().parse().ok())
+            .map(ProductId),
+        Err(_) => None,
+    };
+    let unknown_product = match product {
+        Some(p) => !db.product_belongs_to(caller, p).await?,
+        None => false,
+    };
+    let product_error = || FieldError::new("productId", "Invalid", "is not a product of this merchant");
+    match checked {
+        Ok(_) if unknown_product => Err(LinkError::Invalid(vec![product_error()])),
+        Ok(fields) => Ok(fields),
+        Err(Invalid::Fields(mut errors)) => {
+            if unknown_product {
+                errors.push(product_error());
+            }
+            Err(LinkError::Invalid(errors))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn create(
+    db: &Db,
+    caller: MerchantId,
+    input: &LinkInput,
+    idempotency: Option<Idempotency<'_>>,
+    now: DateTime<Utc>,
+) -> Result<Created, LinkError> {
+    if let Some(idem) = &idempotency {
+        if let Some(replay) = replay(db, caller, idem).await? {
+            return Ok(Created::Replay(replay));
+        }
+    }
+    let fields = validate_all(db, input, caller, now).await?;
+    let link = Link {
+        id: random::hex(24),
+        merchant_id: caller,
+        product_id: fields.product_id,
+        // 16 characters of [0-9A-Za-z]: 95 bits, far beyond enumeration.
+        url_code: random::alphanumeric(16),
+        stored_status: Status::Created,
+        amount_minor: fields.amount_minor,
+        currency: fields.currency,
+        country: fields.country,
+        merchant_transaction_id: fields.merchant_transaction_id,
+        description: fields.description,
+        customer_id: fields
+            .customer_id
+            .unwrap_or_else(|| format!("PBL.{}", uuid::Uuid::new_v4())),
+        due_date: fields.due_date.unwrap_or(now + validate::DEFAULT_DUE),
+        language: fields.language,
+        merchant_params: fields.merchant_params,
+        reference_id: fields.reference_id,
+        code: fields.code,
+        created_at: now,
+        updated_at: now,
+        paid_at: None,
+        payments: Vec::new(),
+    };
+    let stored_key = idempotency
+        .as_ref()
+        .map(|i| (i.key, i.request_hash, (i.render)(&link)));
+    match db.insert_link(&link, stored_key).await {
+        Ok(()) => Ok(Created::New(link)),
+        // A concurrent request with the same key committed first: answer as it did.
+        Err(e) if e.is_unique_violation() && idempotency.is_some() => {
+            let idem = idempotency.as_ref().expect("checked above");
+            match replay(db, caller, idem).await? {
+                Some(body) => Ok(Created::Replay(body)),
+                None => Err(e.into()),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn replay(db: &Db, caller: MerchantId, idem: &Idempotency<'_>) -> Result<Option<String>, LinkError> {
+    match db.idempotent_response(caller, idem.key).await? {
+        Some((hash, body)) if hash == idem.request_hash => Ok(Some(body)),
+        Some(_) => Err(LinkError::IdempotencyConflict),
+        None => Ok(None),
+    }
+}
+
+pub async fn get(db: &Db, caller: MerchantId, id: &str) -> Result<Link, LinkError> {
+    db.link(caller, id).await?.ok_or(LinkError::NotFound)
+}
+
+/// Replaces the fields of a CREATED link. Absent `customerId` and `dueDate` keep
+/// their values (they were set by the server); other absent optional fields clear.
+pub async fn update(
+    db: &Db,
+    caller: MerchantId,
+    id: &str,
+    input: &LinkInput,
+    now: DateTime<Utc>,
+) -> Result<Link, LinkError> {
+    if input.id.as_deref().is_some_and(|body_id| body_id != id) {
+        return Err(LinkError::IdMismatch);
+    }
+    let fields = validate_all(db, input, caller, now).await?;
+    match db.update_link(caller, id, &fields, now).await? {
+        Transition::Done(link) => Ok(link),
+        Transition::Refused(link) => Err(LinkError::NotUpdatable(link.status_at(now))),
+        Transition::NotFound => Err(LinkError::NotFound),
+    }
+}
+
+/// Cancels a CREATED link; cancelling a CANCELLED link answers it unchanged.
+pub async fn cancel(db: &Db, caller: MerchantId, id: &str, public_url: &str, now: DateTime<Utc>) -> Result<Link, LinkError> {
+    let event = |link: &Link| event_payload(link, Status::Created, None, public_url);
+    match db.cancel_link(caller, id, now, &event).await? {
+        Transition::Done(link) => Ok(link),
+        Transition::Refused(link) if link.stored_status == Status::Cancelled => Ok(link),
+        Transition::Refused(link) => Err(LinkError::NotCancellable(link.status_at(now))),
+        Transition::NotFound => Err(LinkError::NotFound),
+    }
+}
+
+/// Writes EXPIRED down for links past their due date, with their notification
+/// events, in batches; returns how many links expired.
+pub async fn expire_due(db: &Db, public_url: &str, now: DateTime<Utc>) -> Result<usize, DbError> {
+    let event = |link: &Link| event_payload(link, Status::Created, None, public_url);
+    let mut total = 0;
+    loop {
+        let n = db.expire_due_links(now, 500, &event).await?;
+        total += n;
+        if n < 500 {
+            return Ok(total);
+        }
+    }
+}
+
+/// The outcome of a conditional state change.
+pub enum Transition {
+    Done(Link),
+    /// The link exists but its status did not allow the change.
+    Refused(Link),
+    NotFound,
+}
+
+/// Filters and position for listing a merchant's links, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub statuses: Vec<Status>,
+    pub q: Option<String>,
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_to: Option<DateTime<Utc>>,
+    pub limit: u32,
+    pub after: Option<Cursor>,
+}
+
+pub const MAX_PAGE: u32 = 200;
+pub const DEFAULT_PAGE: u32 = 50;
+
+/// A position in the newest-first order: the last row of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at_ms: i64,
+    pub id: String,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}.{}", self.created_at_ms, self.id))
+    }
+
+    pub fn decode(s: &str) -> Option<Cursor> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let (ms, id) = text.split_once('.')?;
+        Some(Cursor {
+            created_at_ms: ms.parse().ok()?,
+            id: id.to_string(),
+        })
+    }
+}
+
+pub struct Page {
+    pub items: Vec<Link>,
+    pub next: Option<Cursor>,
+}
+
+pub async fn list(db: &Db, caller: MerchantId, query: &ListQuery, now: DateTime<Utc>) -> Result<Page, LinkError> {
+    let limit = query.limit.clamp(1, MAX_PAGE);
+    let mut items = db.list_links(caller, query, limit + 1, now).await?;
+    let next = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|l| Cursor {
+            created_at_ms: crate::db::to_millis(l.created_at),
+            id: l.id.clone(),
+        })
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
+/// The notification body of CONTRACT section 7 for a change to `link`'s status.
+pub fn event_payload(link: &Link, previous: Status, transaction_id: Option<&str>, public_url: &str) -> String {
+    let mut body = serde_json::json!({
+        "id": link.id,
+        "merchantId": link.merchant_id,
+        "productId": link.product_id,
+        "amount": crate::money::to_json_number(link.amount_minor, link.currency),
+        "currency": link.currency.code(),
+        "country": link.country,
+        "customerId": link.customer_id,
+        "description": link.description,
+        "dueDate": format_time(link.due_date),
+        "language": link.language,
+        "merchantTransactionId": link.merchant_transaction_id,
+        "referenceId": link.reference_id,
+        "url": link.url(public_url),
+        "status": link.stored_status,
+        "previousStatus": previous,
+    });
+    if let Some(t) = transaction_id {
+        body["transactionId"] = serde_json::Value::String(t.to_string());
+    }
+    body.to_string()
+}
+
+/// Times leave the service as RFC 3339 in UTC with milliseconds, as in the seed.
+pub fn format_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let c = Cursor {
+            created_at_ms: 1_700_000_000_123,
+            id: "abc".into(),
+        };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        assert_eq!(Cursor::decode("!!"), None);
+        assert_eq!(Cursor::decode("bm9kb3Q"), None);
+    }
+
+    #[test]
+    fn statuses_parse_case_insensitively() {
+        assert_eq!(Status::parse("paid"), Some(Status::Paid));
+        assert_eq!(Status::parse("SENT"), None);
+        assert_eq!(Language::parse("es"), Some(Language::Es));
+    }
+}

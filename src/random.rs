@@ -1,0 +1,58 @@
+//! Unguessable identifiers and secrets, all from the operating system's CSPRNG
+//! (`rand`'s thread RNG is a CSPRNG reseeded from the OS).
+
+use base64::Engine;
+use rand::Rng;
+
+const ALPHANUMERIC: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// `len` characters of `[0-9A-Za-z]`; each carries log2(62) ≈ 5.95 bits.
+pub fn alphanumeric(len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| ALPHANUMERIC[rng.random_range(0..ALPHANUMERIC.len())] as char)
+        .collect()
+}
+
+/// `len` lowercase hex characters (4 bits each).
+pub fn hex(len: usize) -> String {
+    let mut bytes = vec![0u8; len.div_ceil(2)];
+    rand::rng().fill(&mut bytes[..]);
+    let mut s = hex::encode(bytes);
+    s.truncate(len);
+    s
+}
+
+/// `n` random bytes as unpadded URL-safe base64.
+pub fn base64_bytes(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::rng().fill(&mut bytes[..]);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// SHA-256 of a high-entropy secret, hex encoded: how tokens and client secrets
+/// are stored. (Argon2 is for low-entropy passwords; these need only a one-way map.)
+pub fn sha256_hex(secret: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(secret.as_bytes()))
+}
+
+/// Compares two strings in time that depends only on their lengths.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes() {
+        assert_eq!(alphanumeric(16).len(), 16);
+        assert_eq!(hex(24).len(), 24);
+        assert_ne!(alphanumeric(16), alphanumeric(16));
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("abc", "ab"));
+    }
+}

@@ -1,0 +1,148 @@
+//! Building and running the application: database, migrations, the HTTP server
+//! and the background work that runs beside it. Tests build it on port 0.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{self, DefaultHeaders};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use chrono::Utc;
+
+use crate::config::Settings;
+use crate::db::Db;
+use crate::{api, auth, links, random, telemetry};
+
+/// What every request handler may reach.
+pub struct AppState {
+    pub db: Db,
+    pub settings: Settings,
+    /// Signs session cookies and CSRF tokens.
+    pub secret_key: String,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+/// How often overdue links are written down as EXPIRED (the contract allows 10 s).
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
+/// How often expired tokens and old idempotency keys are pruned.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
+/// How long an Idempotency-Key is remembered.
+const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::hours(24);
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let db = Db::connect(&settings.database_url).await?;
+        db.migrate().await?;
+        let secret_key = match &settings.secret_key {
+            Some(k) => k.clone(),
+            // Kept in the database so that sessions survive restarts and every
+            // instance on one PostgreSQL database signs alike.
+            None => db.setting_or_insert("secret_key", &random::base64_bytes(64)).await?,
+        };
+        if let Some(token) = auth::ensure_setup_token(&db).await? {
+            tracing::info!(
+                "no user yet: open {}/setup?token={} to create the first merchant and admin",
+                settings.public_url,
+                token
+            );
+        }
+        let listener = TcpListener::bind(&settings.bind)?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            db,
+            settings,
+            secret_key,
+        });
+        let server_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(server_state.clone())
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("Referrer-Policy", "no-referrer"))
+                        .add((
+                            "Content-Security-Policy",
+                            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+                        )),
+                )
+                .wrap(middleware::from_fn(telemetry::log_requests))
+                .route("/healthz", web::get().to(healthz))
+                .configure(api::routes)
+        })
+        .listen(listener)?
+        .shutdown_timeout(10)
+        .run();
+        tracing::info!(port, backend = state.db.backend(), "listening");
+        Ok(Application { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until SIGINT or SIGTERM (actix-web stops gracefully on either),
+    /// running the background work beside the server and stopping it after.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let background = tokio::spawn(run_background(self.state.clone()));
+        let served = self.server.await;
+        background.abort();
+        self.state.db.close().await;
+        tracing::info!("stopped");
+        Ok(served?)
+    }
+}
+
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    match state.db.ping().await {
+        Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ok"),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain")
+                .body("database unreachable")
+        }
+    }
+}
+
+/// The expiry sweep and housekeeping; each step logs its failure and goes on.
+async fn run_background(state: web::Data<AppState>) {
+    let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
+    let mut prune = tokio::time::interval(PRUNE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = sweep.tick() => {
+                if let Err(e) = sweep_once(&state).await {
+                    tracing::warn!(error = %e, "expiry sweep failed");
+                }
+            }
+            _ = prune.tick() => {
+                let now = Utc::now();
+                if let Err(e) = state.db.prune_access_tokens(now).await {
+                    tracing::warn!(error = %e, "pruning tokens failed");
+                }
+                if let Err(e) = state.db.prune_idempotency_keys(now - IDEMPOTENCY_TTL).await {
+                    tracing::warn!(error = %e, "pruning idempotency keys failed");
+                }
+            }
+        }
+    }
+}
+
+/// One pass of the expiry sweep; returns how many links it expired.
+pub async fn sweep_once(state: &AppState) -> anyhow::Result<usize> {
+    let n = links::expire_due(&state.db, &state.settings.public_url, Utc::now()).await?;
+    if n > 0 {
+        tracing::info!(expired = n, "expired overdue links");
+    }
+    Ok(n)
+}
