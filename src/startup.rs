@@ -93,9 +93,17 @@ impl Application {
     /// Serves until SIGINT or SIGTERM (actix-web stops gracefully on either),
     /// running the background work beside the server and stopping it after.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let background = tokio::spawn(run_background(self.state.clone()));
+        self.run(true).await
+    }
+
+    /// Serves; `background: false` leaves out the expiry sweep and housekeeping,
+    /// for tests that must see the database exactly as requests left it.
+    pub async fn run(self, background: bool) -> anyhow::Result<()> {
+        let background = background.then(|| tokio::spawn(run_background(self.state.clone())));
         let served = self.server.await;
-        background.abort();
+        if let Some(b) = background {
+            b.abort();
+        }
         self.state.db.close().await;
         tracing::info!("stopped");
         Ok(served?)

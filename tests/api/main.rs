@@ -1,0 +1,13 @@
+//! One test binary for the whole service; each module is one area. Every
+//! database-backed test runs on SQLite and, with TEST_DATABASE_URL, on PostgreSQL.
+
+mod helpers;
+
+mod cli;
+mod idempotency;
+mod lifecycle;
+mod oauth;
+mod pagination;
+mod status_codes;
+mod tenancy;
+mod validation;
