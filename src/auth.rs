@@ -1,7 +1,9 @@
 //! Who may do what: backoffice users (Argon2id passwords), API clients (OAuth2
 //! client credentials) and their bearer tokens, and the first-run setup token.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use chrono::{DateTime, Duration, Utc};
 
@@ -90,7 +92,11 @@ pub async fn hash_password(password: String) -> Result<String, AuthError> {
 pub async fn verify_password(password: String, hash: String) -> bool {
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
-            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await
@@ -119,7 +125,10 @@ pub async fn create_user(
     merchants::get(db, merchant).await?;
     let hash = hash_password(password.to_string()).await?;
     let id = uuid::Uuid::new_v4().to_string();
-    match db.insert_user(&id, merchant, &email, &hash, role.as_str()).await {
+    match db
+        .insert_user(&id, merchant, &email, &hash, role.as_str())
+        .await
+    {
         Err(e) if e.is_unique_violation() => Err(AuthError::DuplicateEmail(email)),
         Err(e) => Err(e.into()),
         Ok(()) => Ok(NewUser {
@@ -138,7 +147,11 @@ pub struct NewClient {
     pub client_secret: String,
 }
 
-pub async fn create_api_client(db: &Db, merchant: MerchantId, name: &str) -> Result<NewClient, AuthError> {
+pub async fn create_api_client(
+    db: &Db,
+    merchant: MerchantId,
+    name: &str,
+) -> Result<NewClient, AuthError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(AuthError::InvalidClientName);
@@ -146,8 +159,13 @@ pub async fn create_api_client(db: &Db, merchant: MerchantId, name: &str) -> Res
     merchants::get(db, merchant).await?;
     let client_id = format!("pbl_{}", random::hex(24));
     let client_secret = format!("pbls_{}", random::base64_bytes(32));
-    db.insert_api_client(&client_id, merchant, name, &random::sha256_hex(&client_secret))
-        .await?;
+    db.insert_api_client(
+        &client_id,
+        merchant,
+        name,
+        &random::sha256_hex(&client_secret),
+    )
+    .await?;
     Ok(NewClient {
         client_id,
         client_secret,
@@ -160,7 +178,12 @@ pub struct IssuedToken {
 }
 
 /// OAuth2 client credentials: a valid, unrevoked client gets a bearer token.
-pub async fn issue_token(db: &Db, client_id: &str, secret: &str, now: DateTime<Utc>) -> Result<IssuedToken, AuthError> {
+pub async fn issue_token(
+    db: &Db,
+    client_id: &str,
+    secret: &str,
+    now: DateTime<Utc>,
+) -> Result<IssuedToken, AuthError> {
     let Some((merchant, stored_hash)) = db.active_api_client(client_id).await? else {
         return Err(AuthError::InvalidClient);
     };
@@ -168,8 +191,13 @@ pub async fn issue_token(db: &Db, client_id: &str, secret: &str, now: DateTime<U
         return Err(AuthError::InvalidClient);
     }
     let token = random::base64_bytes(32);
-    db.insert_access_token(&random::sha256_hex(&token), client_id, merchant, now + TOKEN_LIFETIME)
-        .await?;
+    db.insert_access_token(
+        &random::sha256_hex(&token),
+        client_id,
+        merchant,
+        now + TOKEN_LIFETIME,
+    )
+    .await?;
     Ok(IssuedToken {
         access_token: token,
         expires_in: TOKEN_LIFETIME.num_seconds(),
@@ -177,7 +205,11 @@ pub async fn issue_token(db: &Db, client_id: &str, secret: &str, now: DateTime<U
 }
 
 /// The merchant a bearer token acts for, if the token is live.
-pub async fn merchant_for_token(db: &Db, token: &str, now: DateTime<Utc>) -> Result<Option<MerchantId>, AuthError> {
+pub async fn merchant_for_token(
+    db: &Db,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<MerchantId>, AuthError> {
     Ok(db
         .token_owner(&random::sha256_hex(token), now)
         .await?
@@ -191,7 +223,8 @@ pub async fn ensure_setup_token(db: &Db) -> Result<Option<String>, AuthError> {
         return Ok(None);
     }
     let token = random::base64_bytes(24);
-    db.put_setting(SETUP_TOKEN_KEY, &random::sha256_hex(&token)).await?;
+    db.put_setting(SETUP_TOKEN_KEY, &random::sha256_hex(&token))
+        .await?;
     Ok(Some(token))
 }
 
@@ -201,8 +234,20 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(normalize_email(" Ana@Example.COM ").unwrap(), "ana@example.com");
-        for bad in ["", "ana", "ana@", "@x.com", "a b@x.com", "ana@x", "a@b@c.com", "ana@.com"] {
+        assert_eq!(
+            normalize_email(" Ana@Example.COM ").unwrap(),
+            "ana@example.com"
+        );
+        for bad in [
+            "",
+            "ana",
+            "ana@",
+            "@x.com",
+            "a b@x.com",
+            "ana@x",
+            "a@b@c.com",
+            "ana@.com",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }

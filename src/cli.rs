@@ -23,7 +23,10 @@ pub async fn merchant(db: &Db, cmd: MerchantCommand) -> anyhow::Result<()> {
             print(
                 json,
                 serde_json::json!({"merchantId": merchant.id, "productId": product.id}),
-                format!("created merchant {} with product {}", merchant.id, product.id),
+                format!(
+                    "created merchant {} with product {}",
+                    merchant.id, product.id
+                ),
             );
         }
     }
@@ -39,13 +42,19 @@ pub async fn user(db: &Db, cmd: UserCommand) -> anyhow::Result<()> {
             password_stdin: _,
             json,
         } => {
-            let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("role must be admin or staff"))?;
+            let role =
+                Role::parse(&role).ok_or_else(|| anyhow::anyhow!("role must be admin or staff"))?;
             let password = read_password_line()?;
             let user = auth::create_user(db, MerchantId(merchant), &email, &password, role).await?;
             print(
                 json,
                 serde_json::to_value(&user)?,
-                format!("created {} user {} ({})", user.role.as_str(), user.email, user.user_id),
+                format!(
+                    "created {} user {} ({})",
+                    user.role.as_str(),
+                    user.email,
+                    user.user_id
+                ),
             );
         }
     }
@@ -54,7 +63,11 @@ pub async fn user(db: &Db, cmd: UserCommand) -> anyhow::Result<()> {
 
 pub async fn client(db: &Db, cmd: ClientCommand) -> anyhow::Result<()> {
     match cmd {
-        ClientCommand::Create { merchant, name, json } => {
+        ClientCommand::Create {
+            merchant,
+            name,
+            json,
+        } => {
             let c = auth::create_api_client(db, MerchantId(merchant), &name).await?;
             print(
                 json,

@@ -7,7 +7,12 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "paybylink", version, about = "Self-hosted Pay-By-Link service")]
 pub struct Cli {
     /// `sqlite://PATH` (created if missing) or `postgres://…`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://paybylink.db", global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://paybylink.db",
+        global = true
+    )]
     pub database_url: String,
 
     #[command(subcommand)]
@@ -105,7 +110,11 @@ pub struct RetryDelays(pub Vec<u64>);
 fn parse_delays(s: &str) -> Result<RetryDelays, String> {
     let delays = s
         .split(',')
-        .map(|d| d.trim().parse::<u64>().map_err(|_| format!("{d:?} is not a number of seconds")))
+        .map(|d| {
+            d.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{d:?} is not a number of seconds"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(RetryDelays(delays))
 }

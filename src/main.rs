@@ -20,8 +20,18 @@ async fn main() -> ExitCode {
 async fn run(args: Cli) -> anyhow::Result<()> {
     let serve = |serve_args: ServeArgs| Settings::new(args.database_url.clone(), serve_args);
     match args.command {
-        None => Application::build(serve(ServeArgs::from_env())).await?.run_until_stopped().await,
-        Some(Command::Serve(a)) => Application::build(serve(a)).await?.run_until_stopped().await,
+        None => {
+            Application::build(serve(ServeArgs::from_env()))
+                .await?
+                .run_until_stopped()
+                .await
+        }
+        Some(Command::Serve(a)) => {
+            Application::build(serve(a))
+                .await?
+                .run_until_stopped()
+                .await
+        }
         Some(command) => {
             let db = Db::connect(&args.database_url).await?;
             db.migrate().await?;

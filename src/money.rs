@@ -77,7 +77,9 @@ pub fn parse_amount(text: &str, digits: u32) -> Result<i64, AmountError> {
         None => (unsigned, ""),
     };
     let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if (int_part.is_empty() && frac_part.is_empty()) || !all_digits(int_part) || !all_digits(frac_part)
+    if (int_part.is_empty() && frac_part.is_empty())
+        || !all_digits(int_part)
+        || !all_digits(frac_part)
     {
         return Err(AmountError::Malformed);
     }
@@ -93,7 +95,11 @@ pub fn parse_amount(text: &str, digits: u32) -> Result<i64, AmountError> {
     if int.len() > 18 {
         return Err(AmountError::TooLarge);
     }
-    let mut minor: i64 = if int.is_empty() { 0 } else { int.parse().map_err(|_| AmountError::TooLarge)? };
+    let mut minor: i64 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| AmountError::TooLarge)?
+    };
     for i in 0..digits as usize {
         let d = frac.as_bytes().get(i).map_or(0, |b| i64::from(b - b'0'));
         minor = minor
@@ -165,7 +171,10 @@ mod tests {
         assert_eq!(parse_amount("-1", 2), Err(AmountError::NotPositive));
         assert_eq!(parse_amount("1e3", 2), Err(AmountError::Malformed));
         assert_eq!(parse_amount("abc", 2), Err(AmountError::Malformed));
-        assert_eq!(parse_amount("10000000000000000", 2), Err(AmountError::TooLarge));
+        assert_eq!(
+            parse_amount("10000000000000000", 2),
+            Err(AmountError::TooLarge)
+        );
     }
 
     #[test]

@@ -111,9 +111,22 @@ mod tests {
     #[test]
     fn non_public_addresses() {
         for ip in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1",
-            "224.0.0.1", "0.0.0.0", "255.255.255.255", "::1", "::", "fe80::1", "fc00::1",
-            "::ffff:127.0.0.1", "::ffff:10.0.0.1", "ff02::1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "224.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fe80::1",
+            "fc00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "ff02::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip} counted as public");
         }
@@ -142,9 +155,15 @@ mod tests {
 
     #[tokio::test]
     async fn syntax() {
-        assert_eq!(check_url("ftp://example.com/", true).await, Err(UrlError::Malformed));
+        assert_eq!(
+            check_url("ftp://example.com/", true).await,
+            Err(UrlError::Malformed)
+        );
         assert_eq!(check_url("not a url", true).await, Err(UrlError::Malformed));
-        assert_eq!(check_url("https://u:p@example.com/", true).await, Err(UrlError::Credentials));
+        assert_eq!(
+            check_url("https://u:p@example.com/", true).await,
+            Err(UrlError::Credentials)
+        );
         assert!(check_url("http://127.0.0.1:9/x", true).await.is_ok());
         assert!(check_url("https://93.184.216.34/hook", false).await.is_ok());
     }

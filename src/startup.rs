@@ -42,7 +42,10 @@ impl Application {
             Some(k) => k.clone(),
             // Kept in the database so that sessions survive restarts and every
             // instance on one PostgreSQL database signs alike.
-            None => db.setting_or_insert("secret_key", &random::base64_bytes(64)).await?,
+            None => {
+                db.setting_or_insert("secret_key", &random::base64_bytes(64))
+                    .await?
+            }
         };
         if let Some(token) = auth::ensure_setup_token(&db).await? {
             tracing::info!(
@@ -79,7 +82,11 @@ impl Application {
         .shutdown_timeout(10)
         .run();
         tracing::info!(port, backend = state.db.backend(), "listening");
-        Ok(Application { port, server, state })
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {

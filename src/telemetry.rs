@@ -40,7 +40,8 @@ pub async fn log_requests(
         Ok(mut res) => {
             tracing::info!(status = res.status().as_u16(), latency_ms, "request");
             if let Ok(v) = HeaderValue::from_str(&request_id) {
-                res.headers_mut().insert(HeaderName::from_static("x-request-id"), v);
+                res.headers_mut()
+                    .insert(HeaderName::from_static("x-request-id"), v);
             }
             Ok(res)
         }

@@ -111,16 +111,26 @@ impl ApiError {
 impl From<LinkError> for ApiError {
     fn from(e: LinkError) -> Self {
         match e {
-            LinkError::Invalid(fields) => ApiError::BadRequest(fields.iter().map(ErrorEntry::from).collect()),
-            LinkError::ForeignMerchant => ApiError::Forbidden("merchantId is not the merchant of this client".into()),
+            LinkError::Invalid(fields) => {
+                ApiError::BadRequest(fields.iter().map(ErrorEntry::from).collect())
+            }
+            LinkError::ForeignMerchant => {
+                ApiError::Forbidden("merchantId is not the merchant of this client".into())
+            }
             LinkError::NotFound => ApiError::NotFound,
             LinkError::NotCancellable(s) => ApiError::BadRequest(vec![ErrorEntry::rule(
                 "status_not_cancellable",
-                format!("Current status {} does not allow the link to be cancelled", s.as_str()),
+                format!(
+                    "Current status {} does not allow the link to be cancelled",
+                    s.as_str()
+                ),
             )]),
             LinkError::NotUpdatable(s) => ApiError::BadRequest(vec![ErrorEntry::rule(
                 "status_not_updatable",
-                format!("Current status {} does not allow the link to be updated", s.as_str()),
+                format!(
+                    "Current status {} does not allow the link to be updated",
+                    s.as_str()
+                ),
             )]),
             LinkError::IdMismatch => ApiError::BadRequest(vec![ErrorEntry::at_pointer(
                 "/id",
@@ -170,7 +180,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
         match self {
-            ApiError::BadRequest(errors) => HttpResponse::build(status).json(ErrorList { errors: errors.clone() }),
+            ApiError::BadRequest(errors) => HttpResponse::build(status).json(ErrorList {
+                errors: errors.clone(),
+            }),
             ApiError::Conflict(entry) => HttpResponse::build(status).json(ErrorList {
                 errors: vec![entry.clone()],
             }),
@@ -205,7 +217,11 @@ pub async fn fill_error_path(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let res = next.call(req).await?.map_into_boxed_body();
-    let pending = res.response().extensions().get::<PendingStatusError>().cloned();
+    let pending = res
+        .response()
+        .extensions()
+        .get::<PendingStatusError>()
+        .cloned();
     let Some(PendingStatusError(message)) = pending else {
         return Ok(res);
     };
@@ -218,8 +234,10 @@ pub async fn fill_error_path(
         message,
     };
     Ok(res.map_body(|head, _| {
-        head.headers_mut()
-            .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+        head.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
         BoxBody::new(serde_json::to_string(&body).unwrap_or_default())
     }))
 }

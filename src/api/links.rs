@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{ApiError, Caller, ErrorEntry};
-use crate::links::{self, Created, FieldError, Idempotency, Language, Link, LinkInput, ListQuery, Status};
+use crate::links::{
+    self, Created, FieldError, Idempotency, Language, Link, LinkInput, ListQuery, Status,
+};
 use crate::startup::AppState;
 
 /// The body of create and update. Each field is kept as the JSON the client sent
@@ -67,13 +69,22 @@ enum Kind {
 }
 
 /// Turns one JSON value into the text the validator reads, or a type error.
-fn field(value: &Option<Value>, name: &str, kind: Kind, errors: &mut Vec<FieldError>) -> Option<String> {
+fn field(
+    value: &Option<Value>,
+    name: &str,
+    kind: Kind,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
     let v = value.as_ref()?;
     let text = match (kind, v) {
         (_, Value::Null) => return None,
         (Kind::Text, Value::String(s)) => Some(s.clone()),
         (Kind::Integer, Value::Number(n)) if n.is_i64() => Some(n.to_string()),
-        (Kind::Integer, Value::String(s)) if s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty() => Some(s.clone()),
+        (Kind::Integer, Value::String(s))
+            if s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty() =>
+        {
+            Some(s.clone())
+        }
         // Decimal text is accepted for amounts too: it is exact where a float is not.
         (Kind::Number, Value::Number(n)) => Some(n.to_string()),
         (Kind::Number, Value::String(s)) => Some(s.clone()),
@@ -100,7 +111,12 @@ impl LinkRequest {
             country: field(&self.country, "country", Kind::Text, &mut e),
             merchant_id: field(&self.merchant_id, "merchantId", Kind::Integer, &mut e),
             product_id: field(&self.product_id, "productId", Kind::Integer, &mut e),
-            merchant_transaction_id: field(&self.merchant_transaction_id, "merchantTransactionId", Kind::Text, &mut e),
+            merchant_transaction_id: field(
+                &self.merchant_transaction_id,
+                "merchantTransactionId",
+                Kind::Text,
+                &mut e,
+            ),
             description: field(&self.description, "description", Kind::Text, &mut e),
             customer_id: field(&self.customer_id, "customerId", Kind::Text, &mut e),
             due_date: field(&self.due_date, "dueDate", Kind::Text, &mut e),
@@ -122,7 +138,11 @@ fn parse_body(body: Value) -> Result<LinkInput, ApiError> {
         )]));
     }
     let req: LinkRequest = serde_json::from_value(body).map_err(|e| {
-        ApiError::BadRequest(vec![ErrorEntry::at_pointer("", "MalformedJson", e.to_string())])
+        ApiError::BadRequest(vec![ErrorEntry::at_pointer(
+            "",
+            "MalformedJson",
+            e.to_string(),
+        )])
     })?;
     Ok(req.into_input())
 }
@@ -261,7 +281,8 @@ pub async fn create(
     let now = Utc::now();
     let public_url = state.settings.public_url.clone();
     let render = move |link: &Link| {
-        serde_json::to_string(&LinkView::new(link, &public_url, link.created_at)).unwrap_or_default()
+        serde_json::to_string(&LinkView::new(link, &public_url, link.created_at))
+            .unwrap_or_default()
     };
     let idempotency = key.as_deref().map(|key| Idempotency {
         key,
@@ -337,7 +358,14 @@ pub async fn cancel(
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let link = links::cancel(&state.db, merchant, &id, &state.settings.public_url, Utc::now()).await?;
+    let link = links::cancel(
+        &state.db,
+        merchant,
+        &id,
+        &state.settings.public_url,
+        Utc::now(),
+    )
+    .await?;
     Ok(ok_link(&link, &state))
 }
 
@@ -357,13 +385,18 @@ fn parse_list_query(query: &str) -> Result<ListQuery, ApiError> {
         ..Default::default()
     };
     let mut errors = Vec::new();
-    let time = |name: &str, v: &str, errors: &mut Vec<ErrorEntry>| match DateTime::parse_from_rfc3339(v) {
-        Ok(t) => Some(t.with_timezone(&Utc)),
-        Err(_) => {
-            errors.push(ErrorEntry::at_parameter(name, "Pattern", "must be an ISO 8601 date-time with offset"));
-            None
-        }
-    };
+    let time =
+        |name: &str, v: &str, errors: &mut Vec<ErrorEntry>| match DateTime::parse_from_rfc3339(v) {
+            Ok(t) => Some(t.with_timezone(&Utc)),
+            Err(_) => {
+                errors.push(ErrorEntry::at_parameter(
+                    name,
+                    "Pattern",
+                    "must be an ISO 8601 date-time with offset",
+                ));
+                None
+            }
+        };
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
         match k.as_ref() {
             "status" => {
@@ -392,7 +425,11 @@ fn parse_list_query(query: &str) -> Result<ListQuery, ApiError> {
             },
             "cursor" => match links::Cursor::decode(&v) {
                 Some(c) => q.after = Some(c),
-                None => errors.push(ErrorEntry::at_parameter("cursor", "Invalid", "is not a cursor from this API")),
+                None => errors.push(ErrorEntry::at_parameter(
+                    "cursor",
+                    "Invalid",
+                    "is not a cursor from this API",
+                )),
             },
             _ => {}
         }
@@ -422,7 +459,11 @@ fn parse_list_query(query: &str) -> Result<ListQuery, ApiError> {
     ),
     security(("bearer" = []))
 )]
-pub async fn list(req: HttpRequest, Caller(merchant): Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    req: HttpRequest,
+    Caller(merchant): Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let query = parse_list_query(req.query_string())?;
     let now = Utc::now();
     let page = links::list(&state.db, merchant, &query, now).await?;

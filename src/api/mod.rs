@@ -54,11 +54,18 @@ fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
         JsonPayloadError::Overflow { .. }
         | JsonPayloadError::OverflowKnownLength { .. }
         | JsonPayloadError::Payload(PayloadError::Overflow) => ApiError::TooLarge.into(),
-        JsonPayloadError::Deserialize(e) => {
-            ApiError::BadRequest(vec![ErrorEntry::at_pointer("", "MalformedJson", format!("malformed JSON: {e}"))])
-                .into()
-        }
-        other => ApiError::BadRequest(vec![ErrorEntry::at_pointer("", "MalformedJson", other.to_string())]).into(),
+        JsonPayloadError::Deserialize(e) => ApiError::BadRequest(vec![ErrorEntry::at_pointer(
+            "",
+            "MalformedJson",
+            format!("malformed JSON: {e}"),
+        )])
+        .into(),
+        other => ApiError::BadRequest(vec![ErrorEntry::at_pointer(
+            "",
+            "MalformedJson",
+            other.to_string(),
+        )])
+        .into(),
     }
 }
 
@@ -91,6 +98,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::get().to(settings::get_notification_settings))
                         .route(web::post().to(settings::save_notification_settings)),
                 )
-                .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::NotFound) })),
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
+                })),
         );
 }

@@ -63,7 +63,9 @@ fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (id, secret) = text.split_once(':')?;
     let unescape = |s: &str| {
@@ -85,7 +87,11 @@ fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
         (status = 401, body = OAuthError, description = "invalid_client"),
     )
 )]
-pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
+pub async fn token(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
     let mut grant_type = None;
     let mut form_id = None;
     let mut form_secret = None;
@@ -110,7 +116,12 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState
     let (id, secret) = match (basic_credentials(&req), form_id, form_secret) {
         (Some(basic), _, _) => basic,
         (None, Some(id), Some(secret)) => (id, secret),
-        _ => return Err(OAuthError::new("invalid_client", "client credentials are required")),
+        _ => {
+            return Err(OAuthError::new(
+                "invalid_client",
+                "client credentials are required",
+            ))
+        }
     };
     match auth::issue_token(&state.db, &id, &secret, chrono::Utc::now()).await {
         Ok(t) => Ok(HttpResponse::Ok()
@@ -121,10 +132,16 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState
                 token_type: "Bearer",
                 expires_in: t.expires_in,
             })),
-        Err(AuthError::InvalidClient) => Err(OAuthError::new("invalid_client", "unknown client or wrong secret")),
+        Err(AuthError::InvalidClient) => Err(OAuthError::new(
+            "invalid_client",
+            "unknown client or wrong secret",
+        )),
         Err(e) => {
             tracing::error!(error = %e, "token issue failed");
-            Err(OAuthError::new("server_error", "the token could not be issued"))
+            Err(OAuthError::new(
+                "server_error",
+                "the token could not be issued",
+            ))
         }
     }
 }

@@ -75,7 +75,10 @@ pub async fn save_notification_settings(
                 e.to_string(),
             )])
         })?;
-    state.db.set_notification_uri(merchant, Some(url.as_str())).await?;
+    state
+        .db
+        .set_notification_uri(merchant, Some(url.as_str()))
+        .await?;
     Ok(HttpResponse::Ok().json(NotificationSettings {
         notification_uri: Some(url.to_string()),
     }))

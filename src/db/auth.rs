@@ -42,7 +42,9 @@ impl Db {
 
     pub async fn user_count(&self) -> DbResult<i64> {
         let n = read!(self, |pool| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await?
+            sqlx::query_scalar("SELECT COUNT(*) FROM users")
+                .fetch_one(pool)
+                .await?
         });
         Ok(n)
     }

@@ -7,11 +7,12 @@ use chrono::{DateTime, Utc};
 
 use super::query::{like_escape, query_as_built, Sql};
 use super::{from_millis, read, to_millis, write_tx, Db, DbError, DbResult};
-use crate::links::{LinkFields, Link, ListQuery, Payment, Status, Transition};
+use crate::links::{Link, LinkFields, ListQuery, Payment, Status, Transition};
 use crate::merchants::{MerchantId, ProductId};
 use crate::money::Currency;
 
-const LINK_COLUMNS: &str = "id, merchant_id, product_id, url_code, status, amount_minor, currency, \
+const LINK_COLUMNS: &str =
+    "id, merchant_id, product_id, url_code, status, amount_minor, currency, \
     country, merchant_transaction_id, description, customer_id, due_date, language, \
     merchant_params, reference_id, code, created_at, updated_at, paid_at";
 
@@ -44,7 +45,8 @@ impl LinkRow {
         Ok(Link {
             stored_status: Status::parse(&self.status).ok_or_else(|| corrupt("status"))?,
             currency: Currency::parse(&self.currency).ok_or_else(|| corrupt("currency"))?,
-            language: crate::links::Language::parse(&self.language).ok_or_else(|| corrupt("language"))?,
+            language: crate::links::Language::parse(&self.language)
+                .ok_or_else(|| corrupt("language"))?,
             merchant_id: MerchantId(self.merchant_id),
             product_id: ProductId(self.product_id),
             url_code: self.url_code,
@@ -96,7 +98,11 @@ macro_rules! insert_event {
 }
 
 impl Db {
-    pub async fn product_belongs_to(&self, merchant: MerchantId, product: ProductId) -> DbResult<bool> {
+    pub async fn product_belongs_to(
+        &self,
+        merchant: MerchantId,
+        product: ProductId,
+    ) -> DbResult<bool> {
         let found: Option<i64> = read!(self, |pool| {
             sqlx::query_scalar("SELECT id FROM products WHERE id = $1 AND merchant_id = $2")
                 .bind(product.0)
@@ -109,7 +115,11 @@ impl Db {
 
     /// Inserts a new link; with an idempotency key, stores the key and the answer in
     /// the same transaction, so a retry finds either both or neither.
-    pub async fn insert_link(&self, link: &Link, idempotency: Option<(&str, &str, String)>) -> DbResult<()> {
+    pub async fn insert_link(
+        &self,
+        link: &Link,
+        idempotency: Option<(&str, &str, String)>,
+    ) -> DbResult<()> {
         write_tx!(self, |tx| {
             if let Some((key, hash, response)) = &idempotency {
                 sqlx::query(
@@ -155,7 +165,11 @@ impl Db {
         })
     }
 
-    pub async fn idempotent_response(&self, merchant: MerchantId, key: &str) -> DbResult<Option<(String, String)>> {
+    pub async fn idempotent_response(
+        &self,
+        merchant: MerchantId,
+        key: &str,
+    ) -> DbResult<Option<(String, String)>> {
         let row = read!(self, |pool| {
             sqlx::query_as::<_, (String, String)>(
                 "SELECT request_hash, response FROM idempotency_keys WHERE merchant_id = $1 AND key = $2",
@@ -209,7 +223,9 @@ impl Db {
             sql.text(link.id.clone());
         }
         sql.push(") ORDER BY created_at, id");
-        let rows: Vec<PaymentRow> = read!(self, |pool| query_as_built!(PaymentRow, sql).fetch_all(pool).await?);
+        let rows: Vec<PaymentRow> = read!(self, |pool| query_as_built!(PaymentRow, sql)
+            .fetch_all(pool)
+            .await?);
         let mut by_link: HashMap<String, Vec<Payment>> = HashMap::new();
         for r in rows {
             by_link.entry(r.link_id).or_default().push(Payment {
@@ -313,7 +329,8 @@ impl Db {
         })?;
         match link {
             Some(mut link) => {
-                self.attach_payments(std::slice::from_mut(&mut link)).await?;
+                self.attach_payments(std::slice::from_mut(&mut link))
+                    .await?;
                 Ok(Transition::Done(link))
             }
             None => self.refusal(merchant, id).await,
@@ -363,7 +380,9 @@ impl Db {
         now: DateTime<Utc>,
     ) -> DbResult<Vec<Link>> {
         let now = to_millis(now);
-        let mut sql = Sql::new(&format!("SELECT {LINK_COLUMNS} FROM links WHERE merchant_id = "));
+        let mut sql = Sql::new(&format!(
+            "SELECT {LINK_COLUMNS} FROM links WHERE merchant_id = "
+        ));
         sql.int(merchant.0);
         if !q.statuses.is_empty() {
             sql.push(" AND (");
@@ -373,7 +392,10 @@ impl Db {
                 }
                 // The status a reader sees: CREATED past its due date counts as EXPIRED.
                 match status {
-                    Status::Created => sql.push("(status = 'CREATED' AND due_date > ").int(now).push(")"),
+                    Status::Created => sql
+                        .push("(status = 'CREATED' AND due_date > ")
+                        .int(now)
+                        .push(")"),
                     Status::Expired => sql
                         .push("status = 'EXPIRED' OR (status = 'CREATED' AND due_date <= ")
                         .int(now)
@@ -401,9 +423,15 @@ impl Db {
                 .text(c.id.clone())
                 .push("))");
         }
-        sql.push(" ORDER BY created_at DESC, id DESC LIMIT ").int(i64::from(limit));
-        let rows: Vec<LinkRow> = read!(self, |pool| query_as_built!(LinkRow, sql).fetch_all(pool).await?);
-        let mut links = rows.into_iter().map(LinkRow::into_link).collect::<DbResult<Vec<_>>>()?;
+        sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .int(i64::from(limit));
+        let rows: Vec<LinkRow> = read!(self, |pool| query_as_built!(LinkRow, sql)
+            .fetch_all(pool)
+            .await?);
+        let mut links = rows
+            .into_iter()
+            .map(LinkRow::into_link)
+            .collect::<DbResult<Vec<_>>>()?;
         self.attach_payments(&mut links).await?;
         Ok(links)
     }

@@ -42,13 +42,15 @@ impl Db {
             .await?;
             let merchant = MerchantId(id);
             let product = product_id_for(merchant, 1);
-            sqlx::query("INSERT INTO products (id, merchant_id, name, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(product.0)
-                .bind(id)
-                .bind(product_name)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO products (id, merchant_id, name, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(product.0)
+            .bind(id)
+            .bind(product_name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
             Ok::<_, DbError>((
                 Merchant {
                     id: merchant,
@@ -94,7 +96,11 @@ impl Db {
             .collect())
     }
 
-    pub async fn set_notification_uri(&self, merchant: MerchantId, uri: Option<&str>) -> DbResult<()> {
+    pub async fn set_notification_uri(
+        &self,
+        merchant: MerchantId,
+        uri: Option<&str>,
+    ) -> DbResult<()> {
         write_tx!(self, |tx| {
             sqlx::query("UPDATE merchants SET notification_uri = $2 WHERE id = $1")
                 .bind(merchant.0)

@@ -178,11 +178,13 @@ impl Db {
     /// that is kept, so two instances starting at once agree on one.
     pub async fn setting_or_insert(&self, key: &str, value: &str) -> DbResult<String> {
         write_tx!(self, |tx| {
-            sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
-                .bind(key)
-                .bind(value)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
             let kept: String = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
                 .bind(key)
                 .fetch_one(&mut *tx)

@@ -24,7 +24,12 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 4] = [Status::Created, Status::Paid, Status::Cancelled, Status::Expired];
+    pub const ALL: [Status; 4] = [
+        Status::Created,
+        Status::Paid,
+        Status::Cancelled,
+        Status::Expired,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -36,7 +41,9 @@ impl Status {
     }
 
     pub fn parse(s: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|st| st.as_str().eq_ignore_ascii_case(s))
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str().eq_ignore_ascii_case(s))
     }
 }
 
@@ -158,14 +165,19 @@ pub struct Idempotency<'a> {
 }
 
 pub enum Created {
-    New(Link),
+    New(Box<Link>),
     /// A retry: the answer stored with the first request.
     Replay(String),
 }
 
 /// Checks the fields that need the database (the product belongs to the merchant)
 /// after the ones that do not, and reports them all together.
-async fn validate_all(db: &Db, input: &LinkInput, caller: MerchantId, now: DateTime<Utc>) -> Result<LinkFields, LinkError> {
+async fn validate_all(
+    db: &Db,
+    input: &LinkInput,
+    caller: MerchantId,
+    now: DateTime<Utc>,
+) -> Result<LinkFields, LinkError> {
     let checked = validate(input, caller, now);
     let product = match &checked {
         Ok(f) => Some(f.product_id),
@@ -180,7 +192,8 @@ async fn validate_all(db: &Db, input: &LinkInput, caller: MerchantId, now: DateT
         Some(p) => !db.product_belongs_to(caller, p).await?,
         None => false,
     };
-    let product_error = || FieldError::new("productId", "Invalid", "is not a product of this merchant");
+    let product_error =
+        || FieldError::new("productId", "Invalid", "is not a product of this merchant");
     match checked {
         Ok(_) if unknown_product => Err(LinkError::Invalid(vec![product_error()])),
         Ok(fields) => Ok(fields),
@@ -236,7 +249,7 @@ pub async fn create(
         .as_ref()
         .map(|i| (i.key, i.request_hash, (i.render)(&link)));
     match db.insert_link(&link, stored_key).await {
-        Ok(()) => Ok(Created::New(link)),
+        Ok(()) => Ok(Created::New(Box::new(link))),
         // A concurrent request with the same key committed first: answer as it did.
         Err(e) if e.is_unique_violation() && idempotency.is_some() => {
             let idem = idempotency.as_ref().expect("checked above");
@@ -249,7 +262,11 @@ pub async fn create(
     }
 }
 
-async fn replay(db: &Db, caller: MerchantId, idem: &Idempotency<'_>) -> Result<Option<String>, LinkError> {
+async fn replay(
+    db: &Db,
+    caller: MerchantId,
+    idem: &Idempotency<'_>,
+) -> Result<Option<String>, LinkError> {
     match db.idempotent_response(caller, idem.key).await? {
         Some((hash, body)) if hash == idem.request_hash => Ok(Some(body)),
         Some(_) => Err(LinkError::IdempotencyConflict),
@@ -282,7 +299,13 @@ pub async fn update(
 }
 
 /// Cancels a CREATED link; cancelling a CANCELLED link answers it unchanged.
-pub async fn cancel(db: &Db, caller: MerchantId, id: &str, public_url: &str, now: DateTime<Utc>) -> Result<Link, LinkError> {
+pub async fn cancel(
+    db: &Db,
+    caller: MerchantId,
+    id: &str,
+    public_url: &str,
+    now: DateTime<Utc>,
+) -> Result<Link, LinkError> {
     let event = |link: &Link| event_payload(link, Status::Created, None, public_url);
     match db.cancel_link(caller, id, now, &event).await? {
         Transition::Done(link) => Ok(link),
@@ -338,12 +361,15 @@ pub struct Cursor {
 impl Cursor {
     pub fn encode(&self) -> String {
         use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}.{}", self.created_at_ms, self.id))
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("{}.{}", self.created_at_ms, self.id))
     }
 
     pub fn decode(s: &str) -> Option<Cursor> {
         use base64::Engine;
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok()?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .ok()?;
         let text = String::from_utf8(bytes).ok()?;
         let (ms, id) = text.split_once('.')?;
         Some(Cursor {
@@ -358,7 +384,12 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
-pub async fn list(db: &Db, caller: MerchantId, query: &ListQuery, now: DateTime<Utc>) -> Result<Page, LinkError> {
+pub async fn list(
+    db: &Db,
+    caller: MerchantId,
+    query: &ListQuery,
+    now: DateTime<Utc>,
+) -> Result<Page, LinkError> {
     let limit = query.limit.clamp(1, MAX_PAGE);
     let mut items = db.list_links(caller, query, limit + 1, now).await?;
     let next = if items.len() > limit as usize {
@@ -374,7 +405,12 @@ pub async fn list(db: &Db, caller: MerchantId, query: &ListQuery, now: DateTime<
 }
 
 /// The notification body of CONTRACT section 7 for a change to `link`'s status.
-pub fn event_payload(link: &Link, previous: Status, transaction_id: Option<&str>, public_url: &str) -> String {
+pub fn event_payload(
+    link: &Link,
+    previous: Status,
+    transaction_id: Option<&str>,
+    public_url: &str,
+) -> String {
     let mut body = serde_json::json!({
         "id": link.id,
         "merchantId": link.merchant_id,

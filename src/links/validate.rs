@@ -117,7 +117,11 @@ static REFERENCE_ID: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[0-9]{4}[a-zA-Z0-9]{0,8}$").expect("valid regex"));
 
 /// Checks every field. `caller` is the merchant the request is authenticated as.
-pub fn validate(input: &LinkInput, caller: MerchantId, now: DateTime<Utc>) -> Result<LinkFields, Invalid> {
+pub fn validate(
+    input: &LinkInput,
+    caller: MerchantId,
+    now: DateTime<Utc>,
+) -> Result<LinkFields, Invalid> {
     let mut errors = input.type_errors.clone();
     let failed = |errors: &Vec<FieldError>, field: &str| errors.iter().any(|e| e.field == field);
 
@@ -141,7 +145,11 @@ pub fn validate(input: &LinkInput, caller: MerchantId, now: DateTime<Utc>) -> Re
         Some(text) => match text.parse::<i64>() {
             Ok(id) if id > 0 => Some(ProductId(id)),
             _ => {
-                errors.push(FieldError::new("productId", "Type", "must be a positive integer"));
+                errors.push(FieldError::new(
+                    "productId",
+                    "Type",
+                    "must be a positive integer",
+                ));
                 None
             }
         },
@@ -219,14 +227,30 @@ pub fn validate(input: &LinkInput, caller: MerchantId, now: DateTime<Utc>) -> Re
     let merchant_transaction_id = match input.merchant_transaction_id.as_deref() {
         _ if failed(&errors, "merchantTransactionId") => None,
         None => {
-            errors.push(FieldError::new("merchantTransactionId", "NotNull", "must not be null"));
+            errors.push(FieldError::new(
+                "merchantTransactionId",
+                "NotNull",
+                "must not be null",
+            ));
             None
         }
         Some(text) => check_length(&mut errors, "merchantTransactionId", text, 1, 45),
     };
 
-    let description = optional_length(&mut errors, "description", input.description.as_deref(), 0, 1000);
-    let customer_id = optional_length(&mut errors, "customerId", input.customer_id.as_deref(), 1, 100);
+    let description = optional_length(
+        &mut errors,
+        "description",
+        input.description.as_deref(),
+        0,
+        1000,
+    );
+    let customer_id = optional_length(
+        &mut errors,
+        "customerId",
+        input.customer_id.as_deref(),
+        1,
+        100,
+    );
     let code = optional_length(&mut errors, "code", input.code.as_deref(), 1, 12);
 
     let due_date = match input.due_date.as_deref() {
@@ -235,7 +259,11 @@ pub fn validate(input: &LinkInput, caller: MerchantId, now: DateTime<Utc>) -> Re
         Some(text) => match DateTime::parse_from_rfc3339(text.trim()) {
             Ok(t) if t.with_timezone(&Utc) > now => Some(t.with_timezone(&Utc)),
             Ok(_) => {
-                errors.push(FieldError::new("dueDate", "Future", "must be a date in the future"));
+                errors.push(FieldError::new(
+                    "dueDate",
+                    "Future",
+                    "must be a date in the future",
+                ));
                 None
             }
             Err(_) => {
@@ -253,7 +281,11 @@ pub fn validate(input: &LinkInput, caller: MerchantId, now: DateTime<Utc>) -> Re
         _ if failed(&errors, "language") => Language::En,
         None => Language::En,
         Some(text) => Language::parse(text.trim()).unwrap_or_else(|| {
-            errors.push(FieldError::new("language", "Pattern", "must be one of EN, ES"));
+            errors.push(FieldError::new(
+                "language",
+                "Pattern",
+                "must be one of EN, ES",
+            ));
             Language::En
         }),
     };
@@ -262,7 +294,11 @@ pub fn validate(input: &LinkInput, caller: MerchantId, now: DateTime<Utc>) -> Re
         _ if failed(&errors, "merchantParams") => None,
         None => None,
         Some(text) if text.chars().count() > 250 => {
-            errors.push(FieldError::new("merchantParams", "Size", "size must be between 0 and 250"));
+            errors.push(FieldError::new(
+                "merchantParams",
+                "Size",
+                "size must be between 0 and 250",
+            ));
             None
         }
         Some(text) if !MERCHANT_PARAMS.is_match(text) => {
@@ -298,7 +334,13 @@ pub fn validate(input: &LinkInput, caller: MerchantId, now: DateTime<Utc>) -> Re
     if !errors.is_empty() {
         return Err(Invalid::Fields(errors));
     }
-    match (product_id, amount_minor, currency, country, merchant_transaction_id) {
+    match (
+        product_id,
+        amount_minor,
+        currency,
+        country,
+        merchant_transaction_id,
+    ) {
         (Some(product_id), Some(amount_minor), Some(currency), Some(country), Some(mtid)) => {
             Ok(LinkFields {
                 product_id,
@@ -317,14 +359,28 @@ pub fn validate(input: &LinkInput, caller: MerchantId, now: DateTime<Utc>) -> Re
         }
         // Every None above pushed an error, so this arm is unreachable in practice;
         // answer with a field error rather than panic all the same.
-        _ => Err(Invalid::Fields(vec![FieldError::new("", "Invalid", "invalid link")])),
+        _ => Err(Invalid::Fields(vec![FieldError::new(
+            "",
+            "Invalid",
+            "invalid link",
+        )])),
     }
 }
 
-fn check_length(errors: &mut Vec<FieldError>, field: &str, text: &str, min: usize, max: usize) -> Option<String> {
+fn check_length(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    text: &str,
+    min: usize,
+    max: usize,
+) -> Option<String> {
     let n = text.chars().count();
     if n < min || n > max {
-        errors.push(FieldError::new(field, "Size", format!("size must be between {min} and {max}")));
+        errors.push(FieldError::new(
+            field,
+            "Size",
+            format!("size must be between {min} and {max}"),
+        ));
         None
     } else {
         Some(text.to_string())
@@ -383,8 +439,18 @@ mod tests {
     #[test]
     fn all_missing_fields_are_reported_at_once() {
         let fields = fields_of(&LinkInput::default());
-        for f in ["merchantId", "productId", "currency", "amount", "country", "merchantTransactionId"] {
-            assert!(fields.contains(&f.to_string()), "{f} missing from {fields:?}");
+        for f in [
+            "merchantId",
+            "productId",
+            "currency",
+            "amount",
+            "country",
+            "merchantTransactionId",
+        ] {
+            assert!(
+                fields.contains(&f.to_string()),
+                "{f} missing from {fields:?}"
+            );
         }
     }
 
@@ -397,15 +463,20 @@ mod tests {
 
     #[test]
     fn each_rule() {
-        let cases: Vec<(&str, fn(&mut LinkInput))> = vec![
+        type Change = fn(&mut LinkInput);
+        let cases: Vec<(&str, Change)> = vec![
             ("amount", |i| i.amount = Some("0".into())),
             ("amount", |i| i.amount = Some("1.999".into())),
             ("currency", |i| i.currency = Some("EURO".into())),
             ("country", |i| i.country = Some("XX".into())),
-            ("merchantTransactionId", |i| i.merchant_transaction_id = Some("x".repeat(46))),
+            ("merchantTransactionId", |i| {
+                i.merchant_transaction_id = Some("x".repeat(46))
+            }),
             ("description", |i| i.description = Some("x".repeat(1001))),
             ("customerId", |i| i.customer_id = Some("x".repeat(101))),
-            ("dueDate", |i| i.due_date = Some("2001-01-01T00:00:00Z".into())),
+            ("dueDate", |i| {
+                i.due_date = Some("2001-01-01T00:00:00Z".into())
+            }),
             ("dueDate", |i| i.due_date = Some("tomorrow".into())),
             ("language", |i| i.language = Some("FR".into())),
             ("merchantParams", |i| i.merchant_params = Some("a=b".into())),

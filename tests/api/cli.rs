@@ -7,7 +7,10 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-on_both_backends!(cli_creates_merchants_users_and_clients, cli_reports_errors_on_stderr);
+on_both_backends!(
+    cli_creates_merchants_users_and_clients,
+    cli_reports_errors_on_stderr
+);
 
 struct Output {
     code: i32,
@@ -41,24 +44,48 @@ fn run(db: &TestDb, args: &[&str], stdin: Option<&str>) -> Output {
 
 fn json_of(out: &Output) -> Value {
     assert_eq!(out.code, 0, "stderr: {}", out.stderr);
-    assert_eq!(out.stdout.lines().count(), 1, "one JSON object: {}", out.stdout);
+    assert_eq!(
+        out.stdout.lines().count(),
+        1,
+        "one JSON object: {}",
+        out.stdout
+    );
     serde_json::from_str(&out.stdout).expect("JSON on stdout")
 }
 
 async fn cli_creates_merchants_users_and_clients(backend: Backend) {
     let db = TestDb::new(backend).await;
     assert_eq!(run(&db, &["migrate"], None).code, 0);
-    let m = json_of(&run(&db, &["merchant", "create", "--name", "Shoe Shop", "--json"], None));
+    let m = json_of(&run(
+        &db,
+        &["merchant", "create", "--name", "Shoe Shop", "--json"],
+        None,
+    ));
     let merchant = m["merchantId"].as_i64().unwrap();
     assert_eq!(merchant, 10450, "the first merchant id is the seed's");
     assert_eq!(m["productId"].as_i64().unwrap(), 104500001);
-    let m2 = json_of(&run(&db, &["merchant", "create", "--name", "Hat Shop", "--json"], None));
+    let m2 = json_of(&run(
+        &db,
+        &["merchant", "create", "--name", "Hat Shop", "--json"],
+        None,
+    ));
     assert_eq!(m2["merchantId"].as_i64().unwrap(), 10451);
 
     let mid = merchant.to_string();
     let u = json_of(&run(
         &db,
-        &["user", "create", "--merchant", &mid, "--email", "Ana@Example.com", "--role", "admin", "--password-stdin", "--json"],
+        &[
+            "user",
+            "create",
+            "--merchant",
+            &mid,
+            "--email",
+            "Ana@Example.com",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--json",
+        ],
         Some("a long enough password\nsecond line ignored\n"),
     ));
     assert_eq!(u["email"], "ana@example.com");
@@ -69,8 +96,23 @@ async fn cli_creates_merchants_users_and_clients(backend: Backend) {
     // The password is exactly the first line, without its newline.
     assert!(paybylink::auth::verify_password("a long enough password".into(), hash).await);
 
-    let c = json_of(&run(&db, &["client", "create", "--merchant", &mid, "--name", "shop backend", "--json"], None));
-    let (id, secret) = (c["clientId"].as_str().unwrap(), c["clientSecret"].as_str().unwrap());
+    let c = json_of(&run(
+        &db,
+        &[
+            "client",
+            "create",
+            "--merchant",
+            &mid,
+            "--name",
+            "shop backend",
+            "--json",
+        ],
+        None,
+    ));
+    let (id, secret) = (
+        c["clientId"].as_str().unwrap(),
+        c["clientSecret"].as_str().unwrap(),
+    );
 
     // Human output without --json.
     let out = run(&db, &["merchant", "create", "--name", "Third"], None);
@@ -109,34 +151,97 @@ async fn cli_creates_merchants_users_and_clients(backend: Backend) {
 
 async fn cli_reports_errors_on_stderr(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let m = json_of(&run(&db, &["merchant", "create", "--name", "Shop", "--json"], None));
+    let m = json_of(&run(
+        &db,
+        &["merchant", "create", "--name", "Shop", "--json"],
+        None,
+    ));
     let mid = m["merchantId"].as_i64().unwrap().to_string();
     let user = |email: &str, merchant: &str, password: &str| {
         run(
             &db,
-            &["user", "create", "--merchant", merchant, "--email", email, "--role", "staff", "--password-stdin", "--json"],
+            &[
+                "user",
+                "create",
+                "--merchant",
+                merchant,
+                "--email",
+                email,
+                "--role",
+                "staff",
+                "--password-stdin",
+                "--json",
+            ],
             Some(&format!("{password}\n")),
         )
     };
     assert_eq!(user("a@shop.com", &mid, "twelve chars").code, 0);
 
     let failures = [
-        (user("a@shop.com", &mid, "another long password"), "already exists"),
+        (
+            user("a@shop.com", &mid, "another long password"),
+            "already exists",
+        ),
         (user("b@shop.com", &mid, "short"), "at least 12"),
-        (user("c@shop.com", "999", "a long enough password"), "does not exist"),
-        (user("not-an-email", &mid, "a long enough password"), "not a valid email"),
-        (run(&db, &["client", "create", "--merchant", "999", "--json"], None), "does not exist"),
-        (run(&db, &["merchant", "create", "--name", "", "--json"], None), "name"),
-        (run(&db, &["user", "create", "--merchant", &mid, "--email", "x@y.com", "--role", "owner", "--password-stdin"], None), "owner"),
+        (
+            user("c@shop.com", "999", "a long enough password"),
+            "does not exist",
+        ),
+        (
+            user("not-an-email", &mid, "a long enough password"),
+            "not a valid email",
+        ),
+        (
+            run(
+                &db,
+                &["client", "create", "--merchant", "999", "--json"],
+                None,
+            ),
+            "does not exist",
+        ),
+        (
+            run(&db, &["merchant", "create", "--name", "", "--json"], None),
+            "name",
+        ),
+        (
+            run(
+                &db,
+                &[
+                    "user",
+                    "create",
+                    "--merchant",
+                    &mid,
+                    "--email",
+                    "x@y.com",
+                    "--role",
+                    "owner",
+                    "--password-stdin",
+                ],
+                None,
+            ),
+            "owner",
+        ),
     ];
     for (out, needle) in failures {
         assert_ne!(out.code, 0, "expected failure containing {needle:?}");
         assert!(out.stdout.is_empty(), "nothing on stdout: {}", out.stdout);
-        assert!(out.stderr.contains(needle), "{needle:?} not in {}", out.stderr);
+        assert!(
+            out.stderr.contains(needle),
+            "{needle:?} not in {}",
+            out.stderr
+        );
     }
     assert_eq!(db.scalar("SELECT COUNT(*) FROM users").await, 1);
-    let out = run(&db, &["--database-url", "mysql://localhost/x", "migrate"], None);
+    let out = run(
+        &db,
+        &["--database-url", "mysql://localhost/x", "migrate"],
+        None,
+    );
     assert_ne!(out.code, 0);
-    assert!(out.stderr.contains("unsupported DATABASE_URL"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("unsupported DATABASE_URL"),
+        "{}",
+        out.stderr
+    );
     db.drop_database().await;
 }

@@ -41,9 +41,13 @@ pub(crate) use on_both_backends;
 
 /// The PostgreSQL server for tests, if any. Panics in CI when it is not set.
 pub fn postgres_url() -> Option<String> {
-    let url = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty());
+    let url = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
     if url.is_none() && std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true but TEST_DATABASE_URL is not set: PostgreSQL tests must not be skipped in CI");
+        panic!(
+            "CI=true but TEST_DATABASE_URL is not set: PostgreSQL tests must not be skipped in CI"
+        );
     }
     url
 }
@@ -77,7 +81,9 @@ impl TestDb {
                     COUNTER.fetch_add(1, Ordering::Relaxed),
                     &uuid::Uuid::new_v4().simple().to_string()[..8]
                 );
-                let pool = sqlx::PgPool::connect(&admin).await.expect("connect to TEST_DATABASE_URL");
+                let pool = sqlx::PgPool::connect(&admin)
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
                 sqlx::query(&format!("CREATE DATABASE \"{name}\""))
                     .execute(&pool)
                     .await
@@ -112,12 +118,18 @@ impl TestDb {
     pub async fn scalar(&self, sql: &str) -> i64 {
         if self.url.starts_with("sqlite:") {
             let pool = sqlx::SqlitePool::connect(&self.url).await.expect("sqlite");
-            let v = sqlx::query_scalar(sql).fetch_one(&pool).await.expect("scalar");
+            let v = sqlx::query_scalar(sql)
+                .fetch_one(&pool)
+                .await
+                .expect("scalar");
             pool.close().await;
             v
         } else {
             let pool = sqlx::PgPool::connect(&self.url).await.expect("postgres");
-            let v = sqlx::query_scalar(sql).fetch_one(&pool).await.expect("scalar");
+            let v = sqlx::query_scalar(sql)
+                .fetch_one(&pool)
+                .await
+                .expect("scalar");
             pool.close().await;
             v
         }
@@ -126,12 +138,18 @@ impl TestDb {
     pub async fn text(&self, sql: &str) -> String {
         if self.url.starts_with("sqlite:") {
             let pool = sqlx::SqlitePool::connect(&self.url).await.expect("sqlite");
-            let v = sqlx::query_scalar(sql).fetch_one(&pool).await.expect("text");
+            let v = sqlx::query_scalar(sql)
+                .fetch_one(&pool)
+                .await
+                .expect("text");
             pool.close().await;
             v
         } else {
             let pool = sqlx::PgPool::connect(&self.url).await.expect("postgres");
-            let v = sqlx::query_scalar(sql).fetch_one(&pool).await.expect("text");
+            let v = sqlx::query_scalar(sql)
+                .fetch_one(&pool)
+                .await
+                .expect("text");
             pool.close().await;
             v
         }
@@ -221,8 +239,12 @@ impl TestApp {
     /// Creates a merchant and API client through the library, and a token through
     /// the real token endpoint.
     pub async fn new_merchant(&self, name: &str) -> TestMerchant {
-        let (m, p) = paybylink::merchants::create(&self.state.db, name).await.unwrap();
-        let c = paybylink::auth::create_api_client(&self.state.db, m.id, "tests").await.unwrap();
+        let (m, p) = paybylink::merchants::create(&self.state.db, name)
+            .await
+            .unwrap();
+        let c = paybylink::auth::create_api_client(&self.state.db, m.id, "tests")
+            .await
+            .unwrap();
         let token = self.token_for(&c.client_id, &c.client_secret).await;
         TestMerchant {
             id: m.id.0,
@@ -279,12 +301,19 @@ impl TestApp {
     }
 
     pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap()
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Creates a link for the default merchant; panics unless 200.
     pub async fn create_link(&self, body: &Value) -> Value {
-        let res = self.post_json(&self.merchant.token, "/api/v1/pay-by-link", body).await;
+        let res = self
+            .post_json(&self.merchant.token, "/api/v1/pay-by-link", body)
+            .await;
         let status = res.status();
         let json: Value = res.json().await.unwrap();
         assert_eq!(status, 200, "{json}");
@@ -292,12 +321,17 @@ impl TestApp {
     }
 
     pub async fn cancel(&self, id: &str) -> reqwest::Response {
-        self.post_json(&self.merchant.token, &format!("/api/v1/pay-by-link/{id}/cancel"), &json!({}))
-            .await
+        self.post_json(
+            &self.merchant.token,
+            &format!("/api/v1/pay-by-link/{id}/cancel"),
+            &json!({}),
+        )
+        .await
     }
 
     pub async fn get_link(&self, id: &str) -> reqwest::Response {
-        self.get_as(&self.merchant.token, &format!("/api/v1/pay-by-link/{id}")).await
+        self.get_as(&self.merchant.token, &format!("/api/v1/pay-by-link/{id}"))
+            .await
     }
 
     pub async fn stop(self) {
@@ -317,7 +351,12 @@ pub async fn assert_400_pointers(res: reqwest::Response, pointers: &[&str]) -> V
         .as_array()
         .expect("errors array")
         .iter()
-        .map(|e| e["source"]["pointer"].as_str().unwrap_or("<none>").to_string())
+        .map(|e| {
+            e["source"]["pointer"]
+                .as_str()
+                .unwrap_or("<none>")
+                .to_string()
+        })
         .collect();
     got.sort();
     let mut want: Vec<String> = pointers.iter().map(|s| s.to_string()).collect();

@@ -5,7 +5,11 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-on_both_backends!(same_key_same_body_replays, same_key_other_body_conflicts, concurrent_retries_create_one_link);
+on_both_backends!(
+    same_key_same_body_replays,
+    same_key_other_body_conflicts,
+    concurrent_retries_create_one_link
+);
 
 async fn create_with_key(app: &TestApp, token: &str, key: &str, body: &Value) -> reqwest::Response {
     app.client
@@ -25,9 +29,18 @@ async fn same_key_same_body_replays(backend: Backend) {
     let first: Value = first.json().await.unwrap();
     // The same body with its keys in another order is the same request.
     let reordered: Value = serde_json::from_str(&{
-        let mut pairs: Vec<(String, Value)> = app.body().as_object().unwrap().clone().into_iter().collect();
+        let mut pairs: Vec<(String, Value)> = app
+            .body()
+            .as_object()
+            .unwrap()
+            .clone()
+            .into_iter()
+            .collect();
         pairs.reverse();
-        let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{}:{}", json!(k), v)).collect();
+        let inner: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{}:{}", json!(k), v))
+            .collect();
         format!("{{{}}}", inner.join(","))
     })
     .unwrap();
@@ -51,7 +64,12 @@ async fn same_key_same_body_replays(backend: Backend) {
 
 async fn same_key_other_body_conflicts(backend: Backend) {
     let app = spawn_app(backend).await;
-    assert_eq!(create_with_key(&app, &app.merchant.token, "k1", &app.body()).await.status(), 200);
+    assert_eq!(
+        create_with_key(&app, &app.merchant.token, "k1", &app.body())
+            .await
+            .status(),
+        200
+    );
     let mut other = app.body();
     other["amount"] = json!(10);
     let res = create_with_key(&app, &app.merchant.token, "k1", &other).await;
@@ -62,8 +80,18 @@ async fn same_key_other_body_conflicts(backend: Backend) {
     // A failed validation stores no key: the corrected request can use it.
     let mut bad = app.body();
     bad["amount"] = json!(-1);
-    assert_eq!(create_with_key(&app, &app.merchant.token, "k2", &bad).await.status(), 400);
-    assert_eq!(create_with_key(&app, &app.merchant.token, "k2", &app.body()).await.status(), 200);
+    assert_eq!(
+        create_with_key(&app, &app.merchant.token, "k2", &bad)
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(
+        create_with_key(&app, &app.merchant.token, "k2", &app.body())
+            .await
+            .status(),
+        200
+    );
     let res = create_with_key(&app, &app.merchant.token, &"k".repeat(256), &app.body()).await;
     assert_eq!(res.status(), 400);
     app.stop().await;
@@ -88,7 +116,10 @@ async fn concurrent_retries_create_one_link(backend: Backend) {
                 .await
                 .unwrap();
             assert_eq!(res.status(), 200);
-            res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+            res.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
         }));
     }
     let mut ids = Vec::new();

@@ -15,7 +15,10 @@ on_both_backends!(
 async fn concurrent_cancels_and_updates_end_consistent(backend: Backend) {
     let app = spawn_app(backend).await;
     for round in 0..5 {
-        let id = app.create_link(&app.body()).await["id"].as_str().unwrap().to_string();
+        let id = app.create_link(&app.body()).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let mut tasks = Vec::new();
         for i in 0..16 {
             let client = app.client.clone();
@@ -30,7 +33,13 @@ async fn concurrent_cancels_and_updates_end_consistent(backend: Backend) {
                 } else {
                     format!("{base}/api/v1/pay-by-link/{id}")
                 };
-                let res = client.post(url).bearer_auth(token).json(&body).send().await.unwrap();
+                let res = client
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
                 let status = res.status().as_u16();
                 let json: Value = res.json().await.unwrap();
                 (i % 2 == 0, status, json)
@@ -58,7 +67,11 @@ async fn concurrent_cancels_and_updates_end_consistent(backend: Backend) {
             "{final_link} not among {amounts:?}"
         );
         assert_eq!(
-            app.db.scalar(&format!("SELECT COUNT(*) FROM events WHERE link_id = '{id}'")).await,
+            app.db
+                .scalar(&format!(
+                    "SELECT COUNT(*) FROM events WHERE link_id = '{id}'"
+                ))
+                .await,
             1,
             "exactly one CANCELLED event"
         );
@@ -78,12 +91,28 @@ async fn expiry_shows_on_read_before_the_sweep(backend: Backend) {
 
     let got: Value = app.get_link(id).await.json().await.unwrap();
     assert_eq!(got["status"], "EXPIRED");
-    assert_eq!(app.db.text(&format!("SELECT status FROM links WHERE id = '{id}'")).await, "CREATED",
-               "not written down yet: the sweep is off");
+    assert_eq!(
+        app.db
+            .text(&format!("SELECT status FROM links WHERE id = '{id}'"))
+            .await,
+        "CREATED",
+        "not written down yet: the sweep is off"
+    );
     assert_eq!(app.cancel(id).await.status(), 400);
-    let res = app.post_json(&app.merchant.token, &format!("/api/v1/pay-by-link/{id}"), &app.body()).await;
+    let res = app
+        .post_json(
+            &app.merchant.token,
+            &format!("/api/v1/pay-by-link/{id}"),
+            &app.body(),
+        )
+        .await;
     assert_eq!(res.status(), 400);
-    let page: Value = app.get_as(&app.merchant.token, "/api/v1/pay-by-link").await.json().await.unwrap();
+    let page: Value = app
+        .get_as(&app.merchant.token, "/api/v1/pay-by-link")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["items"][0]["status"], "EXPIRED");
     app.stop().await;
 }
@@ -92,23 +121,52 @@ async fn the_sweep_writes_expired_down_with_one_event(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut body = app.body();
     body["dueDate"] = json!((chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339());
-    let id = app.create_link(&body).await["id"].as_str().unwrap().to_string();
-    let live = app.create_link(&app.body()).await["id"].as_str().unwrap().to_string();
+    let id = app.create_link(&body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let live = app.create_link(&app.body()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let started = std::time::Instant::now();
     loop {
-        let status = app.db.text(&format!("SELECT status FROM links WHERE id = '{id}'")).await;
+        let status = app
+            .db
+            .text(&format!("SELECT status FROM links WHERE id = '{id}'"))
+            .await;
         if status == "EXPIRED" {
             break;
         }
-        assert!(started.elapsed().as_secs() < 11, "not written down within 10 s of the due date");
+        assert!(
+            started.elapsed().as_secs() < 11,
+            "not written down within 10 s of the due date"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    let payload = app.db.text(&format!("SELECT payload FROM events WHERE link_id = '{id}'")).await;
+    let payload = app
+        .db
+        .text(&format!(
+            "SELECT payload FROM events WHERE link_id = '{id}'"
+        ))
+        .await;
     let payload: Value = serde_json::from_str(&payload).unwrap();
     assert_eq!(payload["status"], "EXPIRED");
     assert_eq!(payload["previousStatus"], "CREATED");
-    assert_eq!(app.db.scalar(&format!("SELECT COUNT(*) FROM events WHERE link_id = '{id}'")).await, 1);
-    assert_eq!(app.db.text(&format!("SELECT status FROM links WHERE id = '{live}'")).await, "CREATED");
+    assert_eq!(
+        app.db
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM events WHERE link_id = '{id}'"
+            ))
+            .await,
+        1
+    );
+    assert_eq!(
+        app.db
+            .text(&format!("SELECT status FROM links WHERE id = '{live}'"))
+            .await,
+        "CREATED"
+    );
     // Another pass finds nothing more to do.
     assert_eq!(paybylink::startup::sweep_once(&app.state).await.unwrap(), 0);
     app.stop().await;
@@ -119,10 +177,28 @@ async fn cancel_writes_its_event_with_the_seed_payload(backend: Backend) {
     let link = app.create_link(&app.body()).await;
     let id = link["id"].as_str().unwrap();
     assert_eq!(app.cancel(id).await.status(), 200);
-    let payload = app.db.text(&format!("SELECT payload FROM events WHERE link_id = '{id}'")).await;
+    let payload = app
+        .db
+        .text(&format!(
+            "SELECT payload FROM events WHERE link_id = '{id}'"
+        ))
+        .await;
     let payload: Value = serde_json::from_str(&payload).unwrap();
-    for field in ["id", "merchantId", "productId", "amount", "currency", "country", "customerId", "description",
-                  "dueDate", "language", "merchantTransactionId", "referenceId", "url"] {
+    for field in [
+        "id",
+        "merchantId",
+        "productId",
+        "amount",
+        "currency",
+        "country",
+        "customerId",
+        "description",
+        "dueDate",
+        "language",
+        "merchantTransactionId",
+        "referenceId",
+        "url",
+    ] {
         assert_eq!(payload[field], link[field], "{field}");
     }
     assert_eq!(payload["status"], "CANCELLED");

@@ -4,7 +4,11 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-on_both_backends!(token_endpoint_issues_and_refuses, secrets_and_tokens_are_stored_only_as_hashes, revoked_clients_lose_their_tokens);
+on_both_backends!(
+    token_endpoint_issues_and_refuses,
+    secrets_and_tokens_are_stored_only_as_hashes,
+    revoked_clients_lose_their_tokens
+);
 
 async fn token_endpoint_issues_and_refuses(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -13,7 +17,11 @@ async fn token_endpoint_issues_and_refuses(backend: Backend) {
     let res = app
         .client
         .post(app.url("/oauth/token"))
-        .form(&[("grant_type", "client_credentials"), ("client_id", &m.client_id), ("client_secret", &m.client_secret)])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &m.client_id),
+            ("client_secret", &m.client_secret),
+        ])
         .send()
         .await
         .unwrap();
@@ -26,7 +34,10 @@ async fn token_endpoint_issues_and_refuses(backend: Backend) {
     assert_eq!(app.get_as(token, "/api/v1/pay-by-link").await.status(), 200);
 
     // Wrong secret, unknown client, no credentials: invalid_client, 401.
-    for (id, secret) in [(m.client_id.as_str(), "wrong"), ("nobody", m.client_secret.as_str())] {
+    for (id, secret) in [
+        (m.client_id.as_str(), "wrong"),
+        ("nobody", m.client_secret.as_str()),
+    ] {
         let res = app
             .client
             .post(app.url("/oauth/token"))
@@ -40,7 +51,13 @@ async fn token_endpoint_issues_and_refuses(backend: Backend) {
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["error"], "invalid_client");
     }
-    let res = app.client.post(app.url("/oauth/token")).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+    let res = app
+        .client
+        .post(app.url("/oauth/token"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
 
     let res = app
@@ -52,21 +69,44 @@ async fn token_endpoint_issues_and_refuses(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 400);
-    assert_eq!(res.json::<Value>().await.unwrap()["error"], "unsupported_grant_type");
-    let res = app.client.post(app.url("/oauth/token")).basic_auth(&m.client_id, Some(&m.client_secret)).send().await.unwrap();
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "unsupported_grant_type"
+    );
+    let res = app
+        .client
+        .post(app.url("/oauth/token"))
+        .basic_auth(&m.client_id, Some(&m.client_secret))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
-    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_request");
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
     app.stop().await;
 }
 
 async fn secrets_and_tokens_are_stored_only_as_hashes(backend: Backend) {
     let app = spawn_app(backend).await;
     let m = &app.merchant;
-    let stored = app.db.text(&format!("SELECT secret_hash FROM api_clients WHERE id = '{}'", m.client_id)).await;
+    let stored = app
+        .db
+        .text(&format!(
+            "SELECT secret_hash FROM api_clients WHERE id = '{}'",
+            m.client_id
+        ))
+        .await;
     assert_ne!(stored, m.client_secret);
     assert!(!stored.contains(&m.client_secret));
     assert_eq!(
-        app.db.scalar(&format!("SELECT COUNT(*) FROM access_tokens WHERE token_hash = '{}'", m.token)).await,
+        app.db
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM access_tokens WHERE token_hash = '{}'",
+                m.token
+            ))
+            .await,
         0,
         "the token itself is not stored"
     );
@@ -77,7 +117,10 @@ async fn secrets_and_tokens_are_stored_only_as_hashes(backend: Backend) {
 async fn revoked_clients_lose_their_tokens(backend: Backend) {
     let app = spawn_app(backend).await;
     let m = &app.merchant;
-    assert_eq!(app.get_as(&m.token, "/api/v1/pay-by-link").await.status(), 200);
+    assert_eq!(
+        app.get_as(&m.token, "/api/v1/pay-by-link").await.status(),
+        200
+    );
     let revoked = app
         .state
         .db
@@ -85,7 +128,10 @@ async fn revoked_clients_lose_their_tokens(backend: Backend) {
         .await
         .unwrap();
     assert!(revoked);
-    assert_eq!(app.get_as(&m.token, "/api/v1/pay-by-link").await.status(), 401);
+    assert_eq!(
+        app.get_as(&m.token, "/api/v1/pay-by-link").await.status(),
+        401
+    );
     let res = app
         .client
         .post(app.url("/oauth/token"))

@@ -6,10 +6,15 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-on_both_backends!(pages_have_no_duplicates_or_gaps_while_links_are_added, filters_return_exactly_the_matching_links);
+on_both_backends!(
+    pages_have_no_duplicates_or_gaps_while_links_are_added,
+    filters_return_exactly_the_matching_links
+);
 
 async fn page(app: &TestApp, query: &str) -> (Vec<String>, Option<String>) {
-    let res = app.get_as(&app.merchant.token, &format!("/api/v1/pay-by-link?{query}")).await;
+    let res = app
+        .get_as(&app.merchant.token, &format!("/api/v1/pay-by-link?{query}"))
+        .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     let ids = body["items"]
@@ -27,7 +32,12 @@ async fn pages_have_no_duplicates_or_gaps_while_links_are_added(backend: Backend
     for i in 0..25 {
         let mut body = app.body();
         body["merchantTransactionId"] = json!(format!("order-{i}"));
-        existing.insert(app.create_link(&body).await["id"].as_str().unwrap().to_string());
+        existing.insert(
+            app.create_link(&body).await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -68,11 +78,18 @@ async fn filters_return_exactly_the_matching_links(backend: Backend) {
     };
     let shoes = app.create_link(&make("INV-001", "Red running shoes")).await;
     let hat = app.create_link(&make("INV-002", "Straw hat")).await;
-    let cancelled = app.create_link(&make("INV-003", "Blue SHOES, size 44")).await;
+    let cancelled = app
+        .create_link(&make("INV-003", "Blue SHOES, size 44"))
+        .await;
     let overdue = app.create_link(&make("9999AB", "Gloves")).await;
     let id = |l: &Value| l["id"].as_str().unwrap().to_string();
     assert_eq!(app.cancel(&id(&cancelled)).await.status(), 200);
-    app.db.exec(&format!("UPDATE links SET due_date = 1000 WHERE id = '{}'", id(&overdue))).await;
+    app.db
+        .exec(&format!(
+            "UPDATE links SET due_date = 1000 WHERE id = '{}'",
+            id(&overdue)
+        ))
+        .await;
 
     let sorted = |mut v: Vec<String>| {
         v.sort();
@@ -81,9 +98,17 @@ async fn filters_return_exactly_the_matching_links(backend: Backend) {
     let expect = |links: &[&Value]| sorted(links.iter().map(|l| id(l)).collect());
 
     let (ids, _) = page(&app, "status=CREATED").await;
-    assert_eq!(sorted(ids), expect(&[&shoes, &hat]), "an overdue link is not CREATED");
+    assert_eq!(
+        sorted(ids),
+        expect(&[&shoes, &hat]),
+        "an overdue link is not CREATED"
+    );
     let (ids, _) = page(&app, "status=EXPIRED").await;
-    assert_eq!(sorted(ids), expect(&[&overdue]), "an overdue link is EXPIRED before the sweep");
+    assert_eq!(
+        sorted(ids),
+        expect(&[&overdue]),
+        "an overdue link is EXPIRED before the sweep"
+    );
     let (ids, _) = page(&app, "status=CANCELLED&status=EXPIRED").await;
     assert_eq!(sorted(ids), expect(&[&cancelled, &overdue]));
     let (ids, _) = page(&app, "status=PAID").await;
@@ -97,7 +122,11 @@ async fn filters_return_exactly_the_matching_links(backend: Backend) {
     let (ids, _) = page(&app, "q=44").await;
     assert_eq!(sorted(ids), expect(&[&cancelled]));
     let (ids, _) = page(&app, "q=9999ab").await;
-    assert_eq!(sorted(ids), expect(&[&overdue]), "referenceId and merchantTransactionId are searched");
+    assert_eq!(
+        sorted(ids),
+        expect(&[&overdue]),
+        "referenceId and merchantTransactionId are searched"
+    );
     let (ids, _) = page(&app, &format!("q={}", &id(&hat)[4..16])).await;
     assert_eq!(sorted(ids), expect(&[&hat]), "the id is searched");
     let (ids, _) = page(&app, "q=%25").await;
@@ -106,7 +135,12 @@ async fn filters_return_exactly_the_matching_links(backend: Backend) {
     assert_eq!(sorted(ids), expect(&[&shoes]));
 
     // Created range.
-    app.db.exec(&format!("UPDATE links SET created_at = 1600000000000 WHERE id = '{}'", id(&hat))).await;
+    app.db
+        .exec(&format!(
+            "UPDATE links SET created_at = 1600000000000 WHERE id = '{}'",
+            id(&hat)
+        ))
+        .await;
     let (ids, _) = page(&app, "createdTo=2021-01-01T00:00:00Z").await;
     assert_eq!(sorted(ids), expect(&[&hat]));
     let (ids, _) = page(&app, "createdFrom=2021-01-01T00:00:00%2B00:00").await;

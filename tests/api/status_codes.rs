@@ -20,11 +20,21 @@ async fn unauthenticated_calls_are_401_with_www_authenticate(backend: Backend) {
     let link = app.create_link(&app.body()).await;
     let id = link["id"].as_str().unwrap();
     app.db.exec("UPDATE access_tokens SET expires_at = 0 WHERE token_hash IN (SELECT token_hash FROM access_tokens LIMIT 1)").await;
-    let expired = app.db.scalar("SELECT COUNT(*) FROM access_tokens WHERE expires_at = 0").await;
+    let expired = app
+        .db
+        .scalar("SELECT COUNT(*) FROM access_tokens WHERE expires_at = 0")
+        .await;
     assert_eq!(expired, 1);
-    let fresh = app.token_for(&app.merchant.client_id, &app.merchant.client_secret).await;
+    let fresh = app
+        .token_for(&app.merchant.client_id, &app.merchant.client_secret)
+        .await;
     let expired_token = &app.merchant.token;
-    for auth in [None, Some("Bearer nonsense"), Some("Basic abc"), Some(&*format!("Bearer {expired_token}"))] {
+    for auth in [
+        None,
+        Some("Bearer nonsense"),
+        Some("Basic abc"),
+        Some(&*format!("Bearer {expired_token}")),
+    ] {
         for (method, path) in [
             ("GET", format!("/api/v1/pay-by-link/{id}")),
             ("GET", "/api/v1/pay-by-link".to_string()),
@@ -32,7 +42,10 @@ async fn unauthenticated_calls_are_401_with_www_authenticate(backend: Backend) {
             ("POST", format!("/api/v1/pay-by-link/{id}/cancel")),
             ("GET", "/api/v1/notification-settings".to_string()),
         ] {
-            let mut req = app.client.request(method.parse().unwrap(), app.url(&path)).json(&json!({}));
+            let mut req = app
+                .client
+                .request(method.parse().unwrap(), app.url(&path))
+                .json(&json!({}));
             if let Some(a) = auth {
                 req = req.header("authorization", a);
             }
@@ -45,7 +58,12 @@ async fn unauthenticated_calls_are_401_with_www_authenticate(backend: Backend) {
         }
     }
     // The token that was not expired still works.
-    assert_eq!(app.get_as(&fresh, &format!("/api/v1/pay-by-link/{id}")).await.status(), 200);
+    assert_eq!(
+        app.get_as(&fresh, &format!("/api/v1/pay-by-link/{id}"))
+            .await
+            .status(),
+        200
+    );
     app.stop().await;
 }
 
@@ -57,8 +75,16 @@ async fn get_is_200_or_404_in_the_seed_shape(backend: Backend) {
     assert_eq!(res.status(), 200);
     let got: Value = res.json().await.unwrap();
     assert_eq!(got, created);
-    for field in ["merchantTransactionId", "description", "currency", "country", "language", "customerId",
-                  "referenceId", "merchantParams"] {
+    for field in [
+        "merchantTransactionId",
+        "description",
+        "currency",
+        "country",
+        "language",
+        "customerId",
+        "referenceId",
+        "merchantParams",
+    ] {
         assert_eq!(got[field], app.body()[field], "{field}");
     }
     assert_eq!(got["merchantId"], app.merchant.id);
@@ -90,14 +116,27 @@ async fn update_answers_200_400_404(backend: Backend) {
     let updated: Value = res.json().await.unwrap();
     assert_eq!(updated["amount"], json!(45.5));
     assert_eq!(updated["description"], "Two pairs");
-    assert_eq!(updated["customerId"], link["customerId"], "absent customerId is kept");
-    assert_eq!(updated["dueDate"], link["dueDate"], "absent dueDate is kept");
+    assert_eq!(
+        updated["customerId"], link["customerId"],
+        "absent customerId is kept"
+    );
+    assert_eq!(
+        updated["dueDate"], link["dueDate"],
+        "absent dueDate is kept"
+    );
     assert_eq!(updated["id"], link["id"]);
 
     // PUT does the same; a body id equal to the path is fine.
     body["amount"] = json!(50);
     body["id"] = json!(id);
-    let res = app.client.put(app.url(&path)).bearer_auth(&app.merchant.token).json(&body).send().await.unwrap();
+    let res = app
+        .client
+        .put(app.url(&path))
+        .bearer_auth(&app.merchant.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap()["amount"], json!(50));
 
@@ -107,7 +146,13 @@ async fn update_answers_200_400_404(backend: Backend) {
     assert_eq!(err["errors"][0]["code"], "id_mismatch");
     body.as_object_mut().unwrap().remove("id");
 
-    let res = app.post_json(&app.merchant.token, "/api/v1/pay-by-link/doesnotexist", &body).await;
+    let res = app
+        .post_json(
+            &app.merchant.token,
+            "/api/v1/pay-by-link/doesnotexist",
+            &body,
+        )
+        .await;
     assert_eq!(res.status(), 404);
 
     assert_eq!(app.cancel(id).await.status(), 200);
@@ -120,7 +165,10 @@ async fn update_answers_200_400_404(backend: Backend) {
 
 async fn cancel_answers_200_twice_then_400_for_paid_and_expired(backend: Backend) {
     let app = spawn_app_with(backend, false).await;
-    let id = app.create_link(&app.body()).await["id"].as_str().unwrap().to_string();
+    let id = app.create_link(&app.body()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let res = app.cancel(&id).await;
     assert_eq!(res.status(), 200);
     let first: Value = res.json().await.unwrap();
@@ -129,23 +177,47 @@ async fn cancel_answers_200_twice_then_400_for_paid_and_expired(backend: Backend
     assert_eq!(res.status(), 200, "cancelling again succeeds");
     let second: Value = res.json().await.unwrap();
     assert_eq!(second, first, "and changes nothing");
-    assert_eq!(app.db.scalar(&format!("SELECT COUNT(*) FROM events WHERE link_id = '{id}'")).await, 1);
+    assert_eq!(
+        app.db
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM events WHERE link_id = '{id}'"
+            ))
+            .await,
+        1
+    );
 
-    let paid = app.create_link(&app.body()).await["id"].as_str().unwrap().to_string();
-    app.db.exec(&format!("UPDATE links SET status = 'PAID' WHERE id = '{paid}'")).await;
+    let paid = app.create_link(&app.body()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.db
+        .exec(&format!(
+            "UPDATE links SET status = 'PAID' WHERE id = '{paid}'"
+        ))
+        .await;
     let res = app.cancel(&paid).await;
     assert_eq!(res.status(), 400);
     let err: Value = res.json().await.unwrap();
     assert_eq!(err["errors"][0]["code"], "status_not_cancellable");
 
     // Overdue but not yet written down: EXPIRED all the same.
-    let expired = app.create_link(&app.body()).await["id"].as_str().unwrap().to_string();
-    app.db.exec(&format!("UPDATE links SET due_date = 1000 WHERE id = '{expired}'")).await;
+    let expired = app.create_link(&app.body()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.db
+        .exec(&format!(
+            "UPDATE links SET due_date = 1000 WHERE id = '{expired}'"
+        ))
+        .await;
     let res = app.cancel(&expired).await;
     assert_eq!(res.status(), 400);
     let err: Value = res.json().await.unwrap();
     assert_eq!(err["errors"][0]["code"], "status_not_cancellable");
-    assert!(err["errors"][0]["title"].as_str().unwrap().contains("EXPIRED"));
+    assert!(err["errors"][0]["title"]
+        .as_str()
+        .unwrap()
+        .contains("EXPIRED"));
 
     assert_eq!(app.cancel("nosuchlink").await.status(), 404);
     app.stop().await;
@@ -167,10 +239,15 @@ async fn list_answers_200_and_400_for_bad_parameters(backend: Backend) {
         ("status=SENT", "status"),
         ("createdFrom=yesterday", "createdFrom"),
     ] {
-        let res = app.get_as(&app.merchant.token, &format!("/api/v1/pay-by-link?{query}")).await;
+        let res = app
+            .get_as(&app.merchant.token, &format!("/api/v1/pay-by-link?{query}"))
+            .await;
         assert_eq!(res.status(), 400, "{query}");
         let body: Value = res.json().await.unwrap();
-        assert_eq!(body["errors"][0]["source"]["parameter"], parameter, "{query}");
+        assert_eq!(
+            body["errors"][0]["source"]["parameter"], parameter,
+            "{query}"
+        );
     }
     app.stop().await;
 }
@@ -178,43 +255,90 @@ async fn list_answers_200_and_400_for_bad_parameters(backend: Backend) {
 async fn notification_settings_round_trip(backend: Backend) {
     let app = spawn_app(backend).await;
     let path = "/api/v1/notification-settings";
-    let got: Value = app.get_as(&app.merchant.token, path).await.json().await.unwrap();
+    let got: Value = app
+        .get_as(&app.merchant.token, path)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(got, json!({"notificationUri": null}));
 
-    let res = app.post_json(&app.merchant.token, path, &json!({"notificationUri": "https://93.184.216.34/hooks/pbl"})).await;
+    let res = app
+        .post_json(
+            &app.merchant.token,
+            path,
+            &json!({"notificationUri": "https://93.184.216.34/hooks/pbl"}),
+        )
+        .await;
     assert_eq!(res.status(), 200);
     let saved: Value = res.json().await.unwrap();
     assert_eq!(saved["notificationUri"], "https://93.184.216.34/hooks/pbl");
-    let got: Value = app.get_as(&app.merchant.token, path).await.json().await.unwrap();
+    let got: Value = app
+        .get_as(&app.merchant.token, path)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(got, saved);
 
-    for bad in [json!({}), json!({"notificationUri": null}), json!({"notificationUri": 5}),
-                json!({"notificationUri": "ftp://example.com/x"}),
-                json!({"notificationUri": "http://127.0.0.1:8080/hook"}),
-                json!({"notificationUri": "http://169.254.169.254/latest/meta-data"}),
-                json!({"notificationUri": "http://2130706433/"}),
-                json!({"notificationUri": "http://10.0.0.8/hook"})] {
+    for bad in [
+        json!({}),
+        json!({"notificationUri": null}),
+        json!({"notificationUri": 5}),
+        json!({"notificationUri": "ftp://example.com/x"}),
+        json!({"notificationUri": "http://127.0.0.1:8080/hook"}),
+        json!({"notificationUri": "http://169.254.169.254/latest/meta-data"}),
+        json!({"notificationUri": "http://2130706433/"}),
+        json!({"notificationUri": "http://10.0.0.8/hook"}),
+    ] {
         let res = app.post_json(&app.merchant.token, path, &bad).await;
         assert_400_pointers(res, &["/notificationUri"]).await;
     }
-    let got: Value = app.get_as(&app.merchant.token, path).await.json().await.unwrap();
+    let got: Value = app
+        .get_as(&app.merchant.token, path)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(got, saved, "refused URLs change nothing");
     app.stop().await;
 }
 
 async fn openapi_document_is_public(backend: Backend) {
     let app = spawn_app(backend).await;
-    let res = app.client.get(app.url("/api/v1/openapi.json")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let doc: Value = res.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/oauth/token", "/api/v1/pay-by-link", "/api/v1/pay-by-link/{id}",
-                 "/api/v1/pay-by-link/{id}/cancel", "/api/v1/notification-settings"] {
+    for path in [
+        "/oauth/token",
+        "/api/v1/pay-by-link",
+        "/api/v1/pay-by-link/{id}",
+        "/api/v1/pay-by-link/{id}/cancel",
+        "/api/v1/notification-settings",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
     let schema = &doc["components"]["schemas"]["LinkRequest"];
-    let required: Vec<&str> = schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    for f in ["amount", "currency", "country", "merchantId", "productId", "merchantTransactionId"] {
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for f in [
+        "amount",
+        "currency",
+        "country",
+        "merchantId",
+        "productId",
+        "merchantTransactionId",
+    ] {
         assert!(required.contains(&f), "{f} not required in {schema}");
     }
     app.stop().await;
@@ -222,7 +346,9 @@ async fn openapi_document_is_public(backend: Backend) {
 
 async fn unknown_api_paths_and_health(backend: Backend) {
     let app = spawn_app(backend).await;
-    let res = app.get_as(&app.merchant.token, "/api/v1/nothing-here").await;
+    let res = app
+        .get_as(&app.merchant.token, "/api/v1/nothing-here")
+        .await;
     assert_eq!(res.status(), 404);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["path"], "/api/v1/nothing-here");

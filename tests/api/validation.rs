@@ -47,20 +47,37 @@ async fn each_bad_value_is_a_400_at_its_pointer(backend: Backend) {
     for (pointer, value) in cases {
         let mut body = app.body();
         body[&pointer[1..]] = value.clone();
-        let res = app.post_json(&app.merchant.token, "/api/v1/pay-by-link", &body).await;
+        let res = app
+            .post_json(&app.merchant.token, "/api/v1/pay-by-link", &body)
+            .await;
         let body = assert_400_pointers(res, &[pointer]).await;
         let e = &body["errors"][0];
-        assert!(e["code"].as_str().unwrap().ends_with(&pointer[1..]), "{pointer} {value}: {body}");
+        assert!(
+            e["code"].as_str().unwrap().ends_with(&pointer[1..]),
+            "{pointer} {value}: {body}"
+        );
         assert!(!e["title"].as_str().unwrap().is_empty());
     }
     // Each required field, left out.
-    for field in ["amount", "currency", "country", "merchantId", "productId", "merchantTransactionId"] {
+    for field in [
+        "amount",
+        "currency",
+        "country",
+        "merchantId",
+        "productId",
+        "merchantTransactionId",
+    ] {
         let mut body = app.body();
         body.as_object_mut().unwrap().remove(field);
-        let res = app.post_json(&app.merchant.token, "/api/v1/pay-by-link", &body).await;
+        let res = app
+            .post_json(&app.merchant.token, "/api/v1/pay-by-link", &body)
+            .await;
         let body = assert_400_pointers(res, &[&format!("/{field}")]).await;
         assert_eq!(body["errors"][0]["title"], "must not be null");
-        assert_eq!(body["errors"][0]["code"], format!("NotNull.payByLinkDto.{field}"));
+        assert_eq!(
+            body["errors"][0]["code"],
+            format!("NotNull.payByLinkDto.{field}")
+        );
     }
     // Nothing was stored by any of them.
     assert_eq!(app.db.scalar("SELECT COUNT(*) FROM links").await, 0);
@@ -69,10 +86,19 @@ async fn each_bad_value_is_a_400_at_its_pointer(backend: Backend) {
 
 async fn several_bad_fields_give_several_entries(backend: Backend) {
     let app = spawn_app(backend).await;
-    let res = app.post_json(&app.merchant.token, "/api/v1/pay-by-link", &json!({})).await;
+    let res = app
+        .post_json(&app.merchant.token, "/api/v1/pay-by-link", &json!({}))
+        .await;
     assert_400_pointers(
         res,
-        &["/amount", "/currency", "/country", "/merchantId", "/productId", "/merchantTransactionId"],
+        &[
+            "/amount",
+            "/currency",
+            "/country",
+            "/merchantId",
+            "/productId",
+            "/merchantTransactionId",
+        ],
     )
     .await;
     let mut body = app.body();
@@ -80,7 +106,9 @@ async fn several_bad_fields_give_several_entries(backend: Backend) {
     body["country"] = json!("ZZ");
     body["referenceId"] = json!("no");
     body["language"] = json!("DE");
-    let res = app.post_json(&app.merchant.token, "/api/v1/pay-by-link", &body).await;
+    let res = app
+        .post_json(&app.merchant.token, "/api/v1/pay-by-link", &body)
+        .await;
     assert_400_pointers(res, &["/amount", "/country", "/referenceId", "/language"]).await;
     app.stop().await;
 }
@@ -92,14 +120,24 @@ async fn wrong_json_types_are_field_errors(backend: Backend) {
     body["description"] = json!(["a"]);
     body["productId"] = json!(1.5);
     body["amount"] = json!(true);
-    let res = app.post_json(&app.merchant.token, "/api/v1/pay-by-link", &body).await;
+    let res = app
+        .post_json(&app.merchant.token, "/api/v1/pay-by-link", &body)
+        .await;
     assert_400_pointers(res, &["/currency", "/description", "/productId", "/amount"]).await;
     app.stop().await;
 }
 
 async fn malformed_bodies_are_400_never_500(backend: Backend) {
     let app = spawn_app(backend).await;
-    for raw in ["{", "not json", "[1,2]", "\"text\"", "", "{\"amount\": 1,}", "null"] {
+    for raw in [
+        "{",
+        "not json",
+        "[1,2]",
+        "\"text\"",
+        "",
+        "{\"amount\": 1,}",
+        "null",
+    ] {
         let res = app
             .client
             .post(app.url("/api/v1/pay-by-link"))
@@ -119,14 +157,18 @@ async fn oversized_bodies_are_413(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut body = app.body();
     body["description"] = json!("x".repeat(70 * 1024));
-    let res = app.post_json(&app.merchant.token, "/api/v1/pay-by-link", &body).await;
+    let res = app
+        .post_json(&app.merchant.token, "/api/v1/pay-by-link", &body)
+        .await;
     assert_eq!(res.status(), 413);
     let json: Value = res.json().await.unwrap();
     assert_eq!(json["status"], 413);
     assert_eq!(json["path"], "/api/v1/pay-by-link");
     // Just under the limit is a plain validation error, not a 413.
     body["description"] = json!("x".repeat(60 * 1024));
-    let res = app.post_json(&app.merchant.token, "/api/v1/pay-by-link", &body).await;
+    let res = app
+        .post_json(&app.merchant.token, "/api/v1/pay-by-link", &body)
+        .await;
     assert_400_pointers(res, &["/description"]).await;
     app.stop().await;
 }
@@ -152,7 +194,9 @@ async fn amounts_round_trip_in_each_currencys_minor_units(backend: Backend) {
             .await;
         assert_eq!(minor, stored, "{currency} {amount}");
         let fetched: Value = app.get_link(id).await.json().await.unwrap();
-        let expected: f64 = amount.as_f64().unwrap_or_else(|| amount.as_str().unwrap().parse().unwrap());
+        let expected: f64 = amount
+            .as_f64()
+            .unwrap_or_else(|| amount.as_str().unwrap().parse().unwrap());
         assert_eq!(fetched["amount"].as_f64().unwrap(), expected);
     }
     let link = app.create_link(&app.body()).await;
@@ -163,7 +207,13 @@ async fn amounts_round_trip_in_each_currencys_minor_units(backend: Backend) {
 async fn server_set_defaults(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut body = app.body();
-    for f in ["customerId", "referenceId", "language", "description", "merchantParams"] {
+    for f in [
+        "customerId",
+        "referenceId",
+        "language",
+        "description",
+        "merchantParams",
+    ] {
         body.as_object_mut().unwrap().remove(f);
     }
     body["merchantTransactionId"] = json!("4321XYZ");
@@ -171,14 +221,19 @@ async fn server_set_defaults(backend: Backend) {
     let link = app.create_link(&body).await;
     assert!(link["customerId"].as_str().unwrap().starts_with("PBL."));
     uuid::Uuid::parse_str(&link["customerId"].as_str().unwrap()[4..]).expect("PBL.<uuid>");
-    assert_eq!(link["referenceId"], "4321XYZ", "copied from merchantTransactionId");
+    assert_eq!(
+        link["referenceId"], "4321XYZ",
+        "copied from merchantTransactionId"
+    );
     assert_eq!(link["language"], "EN");
     assert_eq!(link["status"], "CREATED");
     let due = chrono::DateTime::parse_from_rfc3339(link["dueDate"].as_str().unwrap()).unwrap();
     let days = (due.with_timezone(&chrono::Utc) - before).num_hours();
     assert!((719..=721).contains(&days), "due in {days} h");
     let url = link["url"].as_str().unwrap();
-    let code = url.strip_prefix(&format!("{PUBLIC_URL}/p/")).expect("public URL + /p/");
+    let code = url
+        .strip_prefix(&format!("{PUBLIC_URL}/p/"))
+        .expect("public URL + /p/");
     assert!(code.len() >= 11, "at least 64 bits of randomness");
     assert!(link["createdAt"].is_string() && link["updatedAt"].is_string());
     assert_eq!(link["payments"], json!([]));
@@ -197,7 +252,11 @@ async fn update_validates_like_create(backend: Backend) {
     body["amount"] = json!(0);
     body["currency"] = json!("ABC");
     let res = app
-        .post_json(&app.merchant.token, &format!("/api/v1/pay-by-link/{id}"), &body)
+        .post_json(
+            &app.merchant.token,
+            &format!("/api/v1/pay-by-link/{id}"),
+            &body,
+        )
         .await;
     assert_400_pointers(res, &["/amount", "/currency"]).await;
     app.stop().await;
