@@ -9,7 +9,8 @@ use crate::helpers::*;
 
 on_both_backends!(
     cli_creates_merchants_users_and_clients,
-    cli_reports_errors_on_stderr
+    cli_reports_errors_on_stderr,
+    serve_logs_the_setup_url_keeps_queries_out_of_logs_and_stops_on_sigterm,
 );
 
 struct Output {
@@ -243,5 +244,141 @@ async fn cli_reports_errors_on_stderr(backend: Backend) {
         "{}",
         out.stderr
     );
+    db.drop_database().await;
+}
+
+/// A running `paybylink serve` on a free port, read from its "listening" log line.
+struct Served {
+    child: std::process::Child,
+    port: u16,
+    /// Log lines up to and including the "listening" line.
+    early: Vec<String>,
+    rest: std::sync::mpsc::Receiver<String>,
+}
+
+fn start_serve(db: &TestDb) -> Served {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paybylink"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run paybylink serve");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rest) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut early = Vec::new();
+    loop {
+        let line = rest
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no listening line; log so far: {early:?}"));
+        let port = line
+            .split("port=")
+            .nth(1)
+            .and_then(|p| p.split_whitespace().next())
+            .and_then(|p| p.parse().ok());
+        early.push(line);
+        if let Some(port) = port {
+            return Served {
+                child,
+                port,
+                early,
+                rest,
+            };
+        }
+    }
+}
+
+/// Sends SIGTERM, waits for a clean exit, and returns the whole log.
+fn stop_serve(mut served: Served) -> String {
+    let pid = served.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = served.child.wait().unwrap();
+    assert!(status.success(), "a graceful stop exits 0: {status:?}");
+    served
+        .early
+        .extend(drain(&served.rest, std::time::Duration::from_millis(500)));
+    served.early.join("\n")
+}
+
+fn drain(rx: &std::sync::mpsc::Receiver<String>, wait: std::time::Duration) -> Vec<String> {
+    let mut lines = Vec::new();
+    while let Ok(l) = rx.recv_timeout(wait) {
+        lines.push(l);
+    }
+    lines
+}
+
+async fn serve_logs_the_setup_url_keeps_queries_out_of_logs_and_stops_on_sigterm(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let served = start_serve(&db);
+    let res = reqwest::get(format!(
+        "http://127.0.0.1:{}/healthz?secret=hunter2",
+        served.port
+    ))
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "ok");
+    let log = stop_serve(served);
+    assert!(
+        log.contains("/setup?token="),
+        "first run logs the setup URL:\n{log}"
+    );
+    assert!(
+        log.contains("path=/healthz") && log.contains("status=200"),
+        "{log}"
+    );
+    assert!(log.contains("request_id="), "{log}");
+    assert!(
+        !log.contains("hunter2"),
+        "query strings stay out of the log:\n{log}"
+    );
+    assert!(log.contains("stopped"), "{log}");
+
+    // With a user, no setup URL is offered any more.
+    let m = json_of(&run(
+        &db,
+        &["merchant", "create", "--name", "Shop", "--json"],
+        None,
+    ));
+    let mid = m["merchantId"].as_i64().unwrap().to_string();
+    let out = run(
+        &db,
+        &[
+            "user",
+            "create",
+            "--merchant",
+            &mid,
+            "--email",
+            "a@shop.com",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        Some("a long enough password\n"),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let served = start_serve(&db);
+    let health = reqwest::get(format!("http://127.0.0.1:{}/healthz", served.port))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let log = stop_serve(served);
+    assert!(!log.contains("/setup?token="), "{log}");
     db.drop_database().await;
 }
