@@ -6,6 +6,7 @@
 //! - `money`: currencies and amounts in minor units;
 //! - `notifications`: where notifications may go;
 //! - `api`: the REST API over those rules; `cli`: the admin commands;
+//! - `web`: what all HTML pages share (assets, headers, the error page);
 //! - `db`: storage for SQLite and PostgreSQL; `startup`: wiring and background work.
 
 pub mod api;
@@ -20,3 +21,4 @@ pub mod notifications;
 pub mod random;
 pub mod startup;
 pub mod telemetry;
+pub mod web;

@@ -77,6 +77,8 @@ impl Application {
                 .wrap(middleware::from_fn(telemetry::log_requests))
                 .route("/healthz", web::get().to(healthz))
                 .configure(api::routes)
+                .configure(crate::web::routes)
+                .default_service(web::to(crate::web::not_found))
         })
         .listen(listener)?
         .shutdown_timeout(10)
