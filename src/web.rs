@@ -7,7 +7,8 @@ use askama::Template;
 
 /// The policy of every HTML page: scripts and styles only from `/static`, no
 /// inline script, no plugins, no framing, forms only to this origin.
-pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+pub const PAGE_CSP: &str =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
     object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 struct Asset {
@@ -48,8 +49,14 @@ async fn asset(file: web::Path<String>) -> Result<HttpResponse, PageError> {
 /// the stylesheet).
 pub fn with_page_headers(mut res: HttpResponse) -> HttpResponse {
     let headers = res.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, header::HeaderValue::from_static(PAGE_CSP));
-    headers.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(PAGE_CSP),
+    );
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
     res
 }
 
@@ -99,10 +106,16 @@ impl ResponseError for PageError {
             PageError::NotFound => ("Page not found", "There is nothing at this address."),
             PageError::Forbidden => ("Not allowed", "You do not have access to this page."),
             PageError::BadRequest(m) => ("Something is wrong with the request", m.as_str()),
-            PageError::TooManyRequests => ("Too many attempts", "Please wait a few minutes and try again."),
+            PageError::TooManyRequests => (
+                "Too many attempts",
+                "Please wait a few minutes and try again.",
+            ),
             PageError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error on a page");
-                ("Something went wrong", "The error has been logged. Please try again.")
+                (
+                    "Something went wrong",
+                    "The error has been logged. Please try again.",
+                )
             }
         };
         let status = self.status_code();
@@ -112,7 +125,11 @@ impl ResponseError for PageError {
             message,
         };
         let body = page.render().unwrap_or_else(|_| heading.to_string());
-        with_page_headers(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body))
+        with_page_headers(
+            HttpResponse::build(status)
+                .content_type("text/html; charset=utf-8")
+                .body(body),
+        )
     }
 }
 

@@ -1,12 +1,14 @@
 //! One test binary for the whole service; each module is one area. Every
 //! database-backed test runs on SQLite and, with TEST_DATABASE_URL, on PostgreSQL.
 
+mod browser;
 mod helpers;
 
 mod cli;
 mod idempotency;
 mod lifecycle;
 mod oauth;
+mod pages;
 mod pagination;
 mod status_codes;
 mod tenancy;
