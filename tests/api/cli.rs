@@ -256,6 +256,8 @@ struct Served {
     rest: std::sync::mpsc::Receiver<String>,
 }
 
+// The child is handed back in `Served` and waited for in `stop_serve`.
+#[allow(clippy::zombie_processes)]
 fn start_serve(db: &TestDb) -> Served {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_paybylink"))
