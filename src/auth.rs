@@ -7,6 +7,9 @@ use argon2::password_hash::{
 use argon2::Argon2;
 use chrono::{DateTime, Duration, Utc};
 
+use chrono_tz::Tz;
+
+use crate::db::auth::{NewUserRow, UserRow};
 use crate::db::{Db, DbError};
 use crate::merchants::{self, MerchantError, MerchantId};
 use crate::random;
@@ -57,6 +60,16 @@ pub enum AuthError {
     Db(#[from] DbError),
     #[error("password hashing failed: {0}")]
     Hash(String),
+    #[error("{0:?} is not a known time zone")]
+    InvalidTimeZone(String),
+    #[error("too many failed sign-ins; try again later")]
+    Throttled,
+    #[error("email or password is incorrect")]
+    BadCredentials,
+    #[error("the setup link is no longer valid")]
+    SetupTokenInvalid,
+    #[error("user not found")]
+    UnknownUser,
 }
 
 /// A syntactically plausible email address: one `@`, a local part, a dotted
@@ -111,24 +124,43 @@ pub struct NewUser {
     pub role: Role,
 }
 
+fn check_password(password: &str) -> Result<(), AuthError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(AuthError::ShortPassword);
+    }
+    Ok(())
+}
+
+/// An IANA time zone name, like `Europe/Madrid` or `UTC`.
+pub fn parse_time_zone(name: &str) -> Result<Tz, AuthError> {
+    name.trim()
+        .parse::<Tz>()
+        .map_err(|_| AuthError::InvalidTimeZone(name.to_string()))
+}
+
 pub async fn create_user(
     db: &Db,
     merchant: MerchantId,
     email: &str,
     password: &str,
     role: Role,
+    time_zone: &str,
 ) -> Result<NewUser, AuthError> {
     let email = normalize_email(email)?;
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(AuthError::ShortPassword);
-    }
+    check_password(password)?;
+    let tz = parse_time_zone(time_zone)?;
     merchants::get(db, merchant).await?;
     let hash = hash_password(password.to_string()).await?;
     let id = uuid::Uuid::new_v4().to_string();
-    match db
-        .insert_user(&id, merchant, &email, &hash, role.as_str())
-        .await
-    {
+    let row = NewUserRow {
+        id: &id,
+        merchant,
+        email: &email,
+        password_hash: &hash,
+        role: role.as_str(),
+        time_zone: tz.name(),
+    };
+    match db.insert_user(&row).await {
         Err(e) if e.is_unique_violation() => Err(AuthError::DuplicateEmail(email)),
         Err(e) => Err(e.into()),
         Ok(()) => Ok(NewUser {
@@ -214,6 +246,167 @@ pub async fn merchant_for_token(
         .token_owner(&random::sha256_hex(token), now)
         .await?
         .map(|(m, _)| m))
+}
+
+/// A signed-in backoffice user, as loaded for each request.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub merchant_id: MerchantId,
+    pub email: String,
+    pub role: Role,
+    pub active: bool,
+    pub time_zone: Tz,
+}
+
+impl User {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = AuthError;
+
+    fn try_from(r: UserRow) -> Result<User, AuthError> {
+        Ok(User {
+            role: Role::parse(&r.role)
+                .ok_or_else(|| AuthError::Db(DbError::Corrupt(format!("user {} role", r.id))))?,
+            time_zone: r.time_zone.parse().unwrap_or(Tz::UTC),
+            merchant_id: MerchantId(r.merchant_id),
+            email: r.email,
+            active: r.active != 0,
+            id: r.id,
+        })
+    }
+}
+
+pub async fn user(db: &Db, id: &str) -> Result<Option<User>, AuthError> {
+    db.user_by_id(id).await?.map(User::try_from).transpose()
+}
+
+pub async fn users_of(db: &Db, merchant: MerchantId) -> Result<Vec<User>, AuthError> {
+    db.users_of(merchant)
+        .await?
+        .into_iter()
+        .map(User::try_from)
+        .collect()
+}
+
+/// Failed sign-ins allowed per account and per client address in the window.
+pub const MAX_FAILURES: i64 = 5;
+pub const FAILURE_WINDOW: Duration = Duration::minutes(15);
+
+/// An Argon2id hash of a random password, checked when the email is unknown so that
+/// a wrong email takes as long as a wrong password.
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(random::base64_bytes(16).as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+});
+
+/// Checks credentials, throttled per account and per client address. Unknown
+/// email, wrong password and deactivated user all give the same error.
+pub async fn sign_in(
+    db: &Db,
+    email: &str,
+    password: &str,
+    address: &str,
+    now: DateTime<Utc>,
+) -> Result<User, AuthError> {
+    let account = email.trim().to_lowercase();
+    let (by_account, by_address) = db
+        .login_failures_since(&account, address, now - FAILURE_WINDOW)
+        .await?;
+    if by_account >= MAX_FAILURES || by_address >= MAX_FAILURES {
+        return Err(AuthError::Throttled);
+    }
+    let row = db.user_by_email(&account).await?;
+    let hash = row
+        .as_ref()
+        .map_or_else(|| DUMMY_HASH.clone(), |r| r.password_hash.clone());
+    let password_ok = verify_password(password.to_string(), hash).await;
+    match row {
+        Some(r) if password_ok && r.active != 0 => User::try_from(r),
+        _ => {
+            db.record_login_failure(&account, address, now).await?;
+            Err(AuthError::BadCredentials)
+        }
+    }
+}
+
+/// Whether `token` is the live setup token.
+pub async fn setup_token_is_valid(db: &Db, token: &str) -> Result<bool, AuthError> {
+    Ok(match db.setting(SETUP_TOKEN_KEY).await? {
+        Some(hash) => {
+            random::constant_time_eq(&hash, &random::sha256_hex(token))
+                && db.user_count().await? == 0
+        }
+        None => false,
+    })
+}
+
+pub struct SetupRequest<'a> {
+    pub token: &'a str,
+    pub merchant_name: &'a str,
+    pub email: &'a str,
+    pub password: &'a str,
+    pub time_zone: &'a str,
+}
+
+/// Creates the first merchant and its admin with the one-time setup token; the
+/// token is dead afterwards, also for a concurrent second attempt.
+pub async fn complete_setup(db: &Db, req: &SetupRequest<'_>) -> Result<User, AuthError> {
+    let name = req.merchant_name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(MerchantError::InvalidName.into());
+    }
+    let email = normalize_email(req.email)?;
+    check_password(req.password)?;
+    let tz = parse_time_zone(req.time_zone)?;
+    let hash = hash_password(req.password.to_string()).await?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let row = NewUserRow {
+        id: &id,
+        merchant: MerchantId(0),
+        email: &email,
+        password_hash: &hash,
+        role: Role::Admin.as_str(),
+        time_zone: tz.name(),
+    };
+    let secret = merchants::new_webhook_secret();
+    match db
+        .complete_setup(&random::sha256_hex(req.token), name, &secret, &row)
+        .await?
+    {
+        Some(_) => user(db, &id).await?.ok_or(AuthError::UnknownUser),
+        None => Err(AuthError::SetupTokenInvalid),
+    }
+}
+
+pub async fn deactivate_user(db: &Db, merchant: MerchantId, id: &str) -> Result<(), AuthError> {
+    if db.deactivate_user(merchant, id).await? {
+        Ok(())
+    } else {
+        Err(AuthError::UnknownUser)
+    }
+}
+
+pub async fn reset_password(
+    db: &Db,
+    merchant: MerchantId,
+    id: &str,
+    password: &str,
+) -> Result<(), AuthError> {
+    check_password(password)?;
+    let hash = hash_password(password.to_string()).await?;
+    if db.set_password(merchant, id, &hash).await? {
+        Ok(())
+    } else {
+        Err(AuthError::UnknownUser)
+    }
 }
 
 /// On a database without users, makes a fresh one-time setup token (replacing any

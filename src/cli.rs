@@ -45,7 +45,8 @@ pub async fn user(db: &Db, cmd: UserCommand) -> anyhow::Result<()> {
             let role =
                 Role::parse(&role).ok_or_else(|| anyhow::anyhow!("role must be admin or staff"))?;
             let password = read_password_line()?;
-            let user = auth::create_user(db, MerchantId(merchant), &email, &password, role).await?;
+            let user =
+                auth::create_user(db, MerchantId(merchant), &email, &password, role, "UTC").await?;
             print(
                 json,
                 serde_json::to_value(&user)?,

@@ -5,12 +5,14 @@
 //! - `merchants`, `auth`: tenants, users, API clients and tokens;
 //! - `money`: currencies and amounts in minor units;
 //! - `notifications`: where notifications may go;
-//! - `api`: the REST API over those rules; `cli`: the admin commands;
+//! - `api`: the REST API over those rules; `backoffice`: the merchant's pages;
+//!   `cli`: the admin commands;
 //! - `web`: what all HTML pages share (assets, headers, the error page);
 //! - `db`: storage for SQLite and PostgreSQL; `startup`: wiring and background work.
 
 pub mod api;
 pub mod auth;
+pub mod backoffice;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -4,7 +4,6 @@
 use serde::Serialize;
 
 use crate::db::{Db, DbError};
-use crate::random;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
 #[serde(transparent)]
@@ -57,14 +56,26 @@ pub fn product_id_for(merchant: MerchantId, n: i64) -> ProductId {
     ProductId(merchant.0 * 10_000 + n)
 }
 
+/// A fresh notification signing secret in the Standard Webhooks format.
+pub fn new_webhook_secret() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 24];
+    rand::Rng::fill(&mut rand::rng(), &mut bytes);
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
 /// Creates a merchant with its default product and a fresh webhook signing secret.
 pub async fn create(db: &Db, name: &str) -> Result<(Merchant, Product), MerchantError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(MerchantError::InvalidName);
     }
-    let secret = format!("whsec_{}", random::base64_bytes(24));
-    Ok(db.create_merchant(name, &secret, "Default").await?)
+    Ok(db
+        .create_merchant(name, &new_webhook_secret(), "Default")
+        .await?)
 }
 
 pub async fn get(db: &Db, id: MerchantId) -> Result<Merchant, MerchantError> {

@@ -52,9 +52,19 @@ impl fmt::Display for Currency {
     }
 }
 
-/// The largest amount accepted, in minor units. Far above any real payment and
-/// below 2^53, so the JSON number a client sends is exact in an `f64`.
-pub const MAX_MINOR: i64 = 999_999_999_999_999;
+/// The largest amount accepted, in whole units of any currency. Far above any
+/// real payment; it keeps every amount exact in an `f64` (below 2^53 in minor
+/// units) and in [`to_scaled`] form within an `i64`.
+pub const MAX_UNITS: i64 = 1_000_000_000_000;
+
+/// Digits of the common scale amounts are compared on across currencies (no
+/// currency in use has more minor digits).
+pub const SCALE_DIGITS: u32 = 4;
+
+/// Minor units of `currency` on the common scale of [`SCALE_DIGITS`] digits.
+pub fn to_scaled(minor: i64, currency: Currency) -> i64 {
+    minor.saturating_mul(10i64.pow(SCALE_DIGITS.saturating_sub(currency.minor_digits())))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AmountError {
@@ -107,7 +117,7 @@ pub fn parse_amount(text: &str, digits: u32) -> Result<i64, AmountError> {
             .and_then(|m| m.checked_add(d))
             .ok_or(AmountError::TooLarge)?;
     }
-    if minor > MAX_MINOR {
+    if minor > MAX_UNITS.saturating_mul(10i64.pow(digits)) {
         return Err(AmountError::TooLarge);
     }
     Ok(minor)
@@ -136,7 +146,7 @@ pub fn to_json_number(minor: i64, currency: Currency) -> serde_json::Number {
     if minor % scale == 0 {
         serde_json::Number::from(minor / scale)
     } else {
-        // The decimal text has at most 15 significant digits (MAX_MINOR), so the
+        // The decimal text has at most 16 significant digits (MAX_UNITS), so the
         // nearest f64 prints back as the same text.
         let value: f64 = format_decimal(minor, currency).parse().unwrap_or(0.0);
         serde_json::Number::from_f64(value).unwrap_or_else(|| serde_json::Number::from(0))
@@ -187,6 +197,8 @@ mod tests {
         assert_eq!(to_json_number(3299, eur).to_string(), "32.99");
         assert_eq!(to_json_number(1150, eur).to_string(), "11.5");
         assert_eq!(to_json_number(1100, eur).to_string(), "11");
+        assert_eq!(to_scaled(3299, eur), 329_900);
+        assert_eq!(to_scaled(500, jpy), 5_000_000);
         let f: f64 = "32.99".parse().unwrap();
         assert_eq!(parse_amount(&f.to_string(), 2), Ok(3299));
     }

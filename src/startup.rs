@@ -78,7 +78,8 @@ impl Application {
                 .route("/healthz", web::get().to(healthz))
                 .configure(api::routes)
                 .configure(crate::web::routes)
-                .default_service(web::to(crate::web::not_found))
+                // Last: the backoffice scope has an empty prefix and answers the rest.
+                .service(crate::backoffice::scope(&server_state))
         })
         .listen(listener)?
         .shutdown_timeout(10)
@@ -144,6 +145,9 @@ async fn run_background(state: web::Data<AppState>) {
             }
             _ = prune.tick() => {
                 let now = Utc::now();
+                if let Err(e) = state.db.prune_sessions(now).await {
+                    tracing::warn!(error = %e, "pruning sessions failed");
+                }
                 if let Err(e) = state.db.prune_access_tokens(now).await {
                     tracing::warn!(error = %e, "pruning tokens failed");
                 }

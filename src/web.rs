@@ -82,6 +82,9 @@ pub enum PageError {
     TooManyRequests,
     #[error("internal error: {0}")]
     Internal(String),
+    /// Not signed in (or the session ended): go to the sign-in page, then back.
+    #[error("sign-in required")]
+    SignIn(Option<String>),
 }
 
 impl PageError {
@@ -98,11 +101,25 @@ impl ResponseError for PageError {
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PageError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            PageError::SignIn(_) => StatusCode::SEE_OTHER,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let PageError::SignIn(next) = self {
+            let location = match next {
+                Some(n) => format!(
+                    "/login?next={}",
+                    url::form_urlencoded::byte_serialize(n.as_bytes()).collect::<String>()
+                ),
+                None => "/login".to_string(),
+            };
+            return HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, location))
+                .finish();
+        }
         let (heading, message) = match self {
+            PageError::SignIn(_) => unreachable!("answered above"),
             PageError::NotFound => ("Page not found", "There is nothing at this address."),
             PageError::Forbidden => ("Not allowed", "You do not have access to this page."),
             PageError::BadRequest(m) => ("Something is wrong with the request", m.as_str()),

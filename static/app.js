@@ -32,6 +32,44 @@
     }
   });
 
+  // The overview: select all, and buttons that fit the selection. "View" needs
+  // exactly one link; "Cancel selected" needs links that are all CREATED. The
+  // server checks again; this only spares a pointless click.
+  var table = document.getElementById("links");
+  if (table) {
+    var boxes = function () { return Array.prototype.slice.call(table.querySelectorAll('tbody input[name="ids"]')); };
+    var selectAll = document.getElementById("select-all");
+    var view = document.getElementById("view-selected");
+    var cancel = document.getElementById("cancel-selected");
+    var hint = document.getElementById("selection-hint");
+    var refresh = function () {
+      var chosen = boxes().filter(function (b) { return b.checked; });
+      var allCreated = chosen.length > 0 && chosen.every(function (b) {
+        return b.closest("tr").getAttribute("data-status") === "CREATED";
+      });
+      if (view) view.disabled = chosen.length !== 1;
+      if (cancel) cancel.disabled = !allCreated;
+      if (selectAll) selectAll.checked = chosen.length > 0 && chosen.length === boxes().length;
+      if (hint) {
+        hint.textContent = chosen.length === 0 ? "" :
+          chosen.length + " selected" + (chosen.length > 0 && !allCreated ? ", not all CREATED" : "");
+      }
+    };
+    table.addEventListener("change", function (event) {
+      if (event.target === selectAll) {
+        boxes().forEach(function (b) { b.checked = selectAll.checked; });
+      }
+      refresh();
+    });
+    if (cancel) {
+      cancel.addEventListener("click", function (event) {
+        var question = cancel.getAttribute("data-confirm-button");
+        if (question && !window.confirm(question)) event.preventDefault();
+      });
+    }
+    refresh();
+  }
+
   // Forms that ask for confirmation: <form data-confirm="Are you sure?">.
   document.addEventListener("submit", function (event) {
     var form = event.target;
@@ -48,3 +86,10 @@
     form.setAttribute("data-submitting", "1");
   });
 })();
+
+// A page restored from the back/forward cache may be submitted again.
+window.addEventListener("pageshow", function () {
+  Array.prototype.forEach.call(document.querySelectorAll("form[data-submitting]"), function (f) {
+    f.removeAttribute("data-submitting");
+  });
+});

@@ -424,7 +424,18 @@ fn parse_list_query(query: &str) -> Result<ListQuery, ApiError> {
                 )),
             },
             "cursor" => match links::Cursor::decode(&v) {
-                Some(c) => q.after = Some(c),
+                // The API lists newest first only; a cursor of another order is not its own.
+                Some(
+                    c @ links::Cursor {
+                        value: links::SortValue::Int(_),
+                        ..
+                    },
+                ) => q.after = Some(c),
+                Some(_) => errors.push(ErrorEntry::at_parameter(
+                    "cursor",
+                    "Invalid",
+                    "is not a cursor from this API",
+                )),
                 None => errors.push(ErrorEntry::at_parameter(
                     "cursor",
                     "Invalid",

@@ -3,6 +3,35 @@
 use super::{read, to_millis, write_tx, Db, DbError, DbResult};
 use crate::merchants::MerchantId;
 
+/// A user to insert; the password is already hashed.
+#[derive(Clone, Copy)]
+pub struct NewUserRow<'a> {
+    pub id: &'a str,
+    pub merchant: MerchantId,
+    pub email: &'a str,
+    pub password_hash: &'a str,
+    pub role: &'a str,
+    pub time_zone: &'a str,
+}
+
+macro_rules! insert_user {
+    ($tx:expr, $u:expr) => {
+        sqlx::query(
+            "INSERT INTO users (id, merchant_id, email, password_hash, role, active, created_at, time_zone)
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $7)",
+        )
+        .bind($u.id)
+        .bind($u.merchant.0)
+        .bind($u.email)
+        .bind($u.password_hash)
+        .bind($u.role)
+        .bind(to_millis(chrono::Utc::now()))
+        .bind($u.time_zone)
+        .execute(&mut *$tx)
+        .await
+    };
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
     pub id: String,
@@ -11,33 +40,154 @@ pub struct UserRow {
     pub password_hash: String,
     pub role: String,
     pub active: i64,
+    pub time_zone: String,
+}
+
+const USER_COLUMNS: &str = "id, merchant_id, email, password_hash, role, active, time_zone";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClientRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
 }
 
 impl Db {
-    pub async fn insert_user(
+    pub async fn insert_user(&self, user: &NewUserRow<'_>) -> DbResult<()> {
+        write_tx!(self, |tx| {
+            insert_user!(tx, user)?;
+            Ok::<_, DbError>(())
+        })
+    }
+
+    /// The first run: if `token_hash` is still the setup token, creates the merchant,
+    /// its product and the admin, and retires the token, all in one transaction.
+    /// Returns `None` when the token is wrong or already used.
+    pub async fn complete_setup(
         &self,
-        id: &str,
-        merchant: MerchantId,
-        email: &str,
-        password_hash: &str,
-        role: &str,
-    ) -> DbResult<()> {
+        token_hash: &str,
+        merchant_name: &str,
+        webhook_secret: &str,
+        user: &NewUserRow<'_>,
+    ) -> DbResult<Option<MerchantId>> {
         let now = to_millis(chrono::Utc::now());
         write_tx!(self, |tx| {
-            sqlx::query(
-                "INSERT INTO users (id, merchant_id, email, password_hash, role, active, created_at)
-                 VALUES ($1, $2, $3, $4, $5, 1, $6)",
+            let retired =
+                sqlx::query("DELETE FROM settings WHERE key = 'setup_token_hash' AND value = $1")
+                    .bind(token_hash)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+                .fetch_one(&mut *tx)
+                .await?;
+            if retired != 1 || users > 0 {
+                return Ok(None);
+            }
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO merchants (name, webhook_secret, created_at) VALUES ($1, $2, $3) RETURNING id",
             )
+            .bind(merchant_name)
+            .bind(webhook_secret)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            let merchant = MerchantId(id);
+            sqlx::query(
+                "INSERT INTO products (id, merchant_id, name, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(crate::merchants::product_id_for(merchant, 1).0)
             .bind(id)
-            .bind(merchant.0)
-            .bind(email)
-            .bind(password_hash)
-            .bind(role)
+            .bind("Default")
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            Ok::<_, DbError>(())
+            let user = NewUserRow { merchant, ..*user };
+            insert_user!(tx, user)?;
+            Ok::<_, DbError>(Some(merchant))
         })
+    }
+
+    pub async fn users_of(&self, merchant: MerchantId) -> DbResult<Vec<UserRow>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE merchant_id = $1 ORDER BY email");
+        let rows = read!(self, |pool| {
+            sqlx::query_as::<_, UserRow>(&sql)
+                .bind(merchant.0)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows)
+    }
+
+    pub async fn user_by_id(&self, id: &str) -> DbResult<Option<UserRow>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let row = read!(self, |pool| {
+            sqlx::query_as::<_, UserRow>(&sql)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row)
+    }
+
+    /// Deactivates a user of `merchant` and ends all of that user's sessions.
+    pub async fn deactivate_user(&self, merchant: MerchantId, id: &str) -> DbResult<bool> {
+        write_tx!(self, |tx| {
+            let n = sqlx::query("UPDATE users SET active = 0 WHERE id = $1 AND merchant_id = $2")
+                .bind(id)
+                .bind(merchant.0)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Ok::<_, DbError>(n == 1)
+        })
+    }
+
+    /// Sets a new password hash for a user of `merchant` and ends the user's sessions.
+    pub async fn set_password(
+        &self,
+        merchant: MerchantId,
+        id: &str,
+        password_hash: &str,
+    ) -> DbResult<bool> {
+        write_tx!(self, |tx| {
+            let n = sqlx::query(
+                "UPDATE users SET password_hash = $3 WHERE id = $1 AND merchant_id = $2",
+            )
+            .bind(id)
+            .bind(merchant.0)
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Ok::<_, DbError>(n == 1)
+        })
+    }
+
+    pub async fn api_clients_of(&self, merchant: MerchantId) -> DbResult<Vec<ClientRow>> {
+        let rows = read!(self, |pool| {
+            sqlx::query_as::<_, ClientRow>(
+                "SELECT id, name, created_at, revoked_at FROM api_clients WHERE merchant_id = $1
+                 ORDER BY created_at DESC, id",
+            )
+            .bind(merchant.0)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
     }
 
     pub async fn user_count(&self) -> DbResult<i64> {
@@ -50,13 +200,12 @@ impl Db {
     }
 
     pub async fn user_by_email(&self, email: &str) -> DbResult<Option<UserRow>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
         let row = read!(self, |pool| {
-            sqlx::query_as::<_, UserRow>(
-                "SELECT id, merchant_id, email, password_hash, role, active FROM users WHERE email = $1",
-            )
-            .bind(email)
-            .fetch_optional(pool)
-            .await?
+            sqlx::query_as::<_, UserRow>(&sql)
+                .bind(email)
+                .fetch_optional(pool)
+                .await?
         });
         Ok(row)
     }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::query::{like_escape, query_as_built, Sql};
 use super::{from_millis, read, to_millis, write_tx, Db, DbError, DbResult};
-use crate::links::{Link, LinkFields, ListQuery, Payment, Status, Transition};
+use crate::links::{Link, LinkFields, ListQuery, Payment, SortKey, SortValue, Status, Transition};
 use crate::merchants::{MerchantId, ProductId};
 use crate::money::Currency;
 
@@ -137,8 +137,8 @@ impl Db {
             sqlx::query(
                 "INSERT INTO links (id, merchant_id, product_id, url_code, status, amount_minor, currency,
                     country, merchant_transaction_id, description, customer_id, due_date, language,
-                    merchant_params, reference_id, code, created_at, updated_at, paid_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                    merchant_params, reference_id, code, created_at, updated_at, paid_at, amount_scaled)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
             )
             .bind(&link.id)
             .bind(link.merchant_id.0)
@@ -159,6 +159,7 @@ impl Db {
             .bind(to_millis(link.created_at))
             .bind(to_millis(link.updated_at))
             .bind(link.paid_at.map(to_millis))
+            .bind(crate::money::to_scaled(link.amount_minor, link.currency))
             .execute(&mut *tx)
             .await?;
             Ok::<_, DbError>(())
@@ -263,7 +264,7 @@ impl Db {
             "UPDATE links SET product_id = $3, amount_minor = $4, currency = $5, country = $6,
                 merchant_transaction_id = $7, description = $8, customer_id = coalesce($9, customer_id),
                 due_date = coalesce($10, due_date), language = $11, merchant_params = $12,
-                reference_id = $13, code = $14, updated_at = $15
+                reference_id = $13, code = $14, updated_at = $15, amount_scaled = $16
              WHERE merchant_id = $1 AND id = $2 AND status = 'CREATED' AND due_date > $15
              RETURNING {LINK_COLUMNS}"
         );
@@ -284,6 +285,7 @@ impl Db {
                 .bind(&f.reference_id)
                 .bind(&f.code)
                 .bind(to_millis(now))
+                .bind(crate::money::to_scaled(f.amount_minor, f.currency))
                 .fetch_optional(&mut *tx)
                 .await?;
             Ok::<_, DbError>(row)
@@ -371,7 +373,19 @@ impl Db {
         })
     }
 
-    /// One page of a merchant's links, newest first, by keyset.
+    pub async fn has_links(&self, merchant: MerchantId) -> DbResult<bool> {
+        let found: Option<i64> = read!(self, |pool| {
+            sqlx::query_scalar("SELECT merchant_id FROM links WHERE merchant_id = $1 LIMIT 1")
+                .bind(merchant.0)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(found.is_some())
+    }
+
+    /// One page of a merchant's links in the query's order, by keyset: the page
+    /// starts strictly after the cursor's (sort value, id), so rows added meanwhile
+    /// cause neither duplicates nor gaps.
     pub async fn list_links(
         &self,
         merchant: MerchantId,
@@ -405,26 +419,55 @@ impl Db {
             }
             sql.push(")");
         }
-        if let Some(from) = q.created_from {
-            sql.push(" AND created_at >= ").int(to_millis(from));
+        let ranges = [
+            ("created_at >= ", q.created_from.map(to_millis)),
+            ("created_at <= ", q.created_to.map(to_millis)),
+            ("due_date >= ", q.due_from.map(to_millis)),
+            ("due_date <= ", q.due_to.map(to_millis)),
+            ("amount_scaled >= ", q.amount_min_scaled),
+            ("amount_scaled <= ", q.amount_max_scaled),
+        ];
+        for (condition, bound) in ranges {
+            if let Some(v) = bound {
+                sql.push(" AND ").push(condition).int(v);
+            }
         }
-        if let Some(to) = q.created_to {
-            sql.push(" AND created_at <= ").int(to_millis(to));
+        if let Some(c) = q.currency {
+            sql.push(" AND currency = ").text(c.code());
         }
         if let Some(text) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             self.push_search(&mut sql, text);
         }
+        let column = match q.sort {
+            SortKey::Created => "created_at",
+            SortKey::Due => "due_date",
+            SortKey::Amount => "amount_scaled",
+            SortKey::Status => "status",
+        };
+        let (cmp, dir) = if q.ascending {
+            (" > ", " ASC")
+        } else {
+            (" < ", " DESC")
+        };
         if let Some(c) = &q.after {
-            sql.push(" AND (created_at < ")
-                .int(c.created_at_ms)
-                .push(" OR (created_at = ")
-                .int(c.created_at_ms)
-                .push(" AND id < ")
-                .text(c.id.clone())
-                .push("))");
+            let bind_value = |sql: &mut Sql| {
+                match &c.value {
+                    SortValue::Int(v) => sql.int(*v),
+                    SortValue::Text(v) => sql.text(v.clone()),
+                };
+            };
+            sql.push(" AND (").push(column).push(cmp);
+            bind_value(&mut sql);
+            sql.push(" OR (").push(column).push(" = ");
+            bind_value(&mut sql);
+            sql.push(" AND id").push(cmp).text(c.id.clone()).push("))");
         }
-        sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-            .int(i64::from(limit));
+        sql.push(" ORDER BY ")
+            .push(column)
+            .push(dir)
+            .push(", id")
+            .push(dir);
+        sql.push(" LIMIT ").int(i64::from(limit));
         let rows: Vec<LinkRow> = read!(self, |pool| query_as_built!(LinkRow, sql)
             .fetch_all(pool)
             .await?);

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod links;
 pub mod merchants;
 pub mod query;
+pub mod sessions;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

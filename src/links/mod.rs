@@ -337,13 +337,53 @@ pub enum Transition {
     NotFound,
 }
 
-/// Filters and position for listing a merchant's links, newest first.
+/// The orders a merchant's links can be listed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    #[default]
+    Created,
+    Due,
+    Amount,
+    Status,
+}
+
+impl SortKey {
+    pub fn parse(s: &str) -> Option<SortKey> {
+        match s {
+            "created" => Some(SortKey::Created),
+            "due" | "dueDate" => Some(SortKey::Due),
+            "amount" => Some(SortKey::Amount),
+            "status" => Some(SortKey::Status),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortKey::Created => "created",
+            SortKey::Due => "due",
+            SortKey::Amount => "amount",
+            SortKey::Status => "status",
+        }
+    }
+}
+
+/// Filters, order and position for listing a merchant's links.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
     pub statuses: Vec<Status>,
     pub q: Option<String>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_to: Option<DateTime<Utc>>,
+    pub due_from: Option<DateTime<Utc>>,
+    pub due_to: Option<DateTime<Utc>>,
+    /// Bounds on the amount, on the common scale of [`crate::money::to_scaled`].
+    pub amount_min_scaled: Option<i64>,
+    pub amount_max_scaled: Option<i64>,
+    pub currency: Option<Currency>,
+    pub sort: SortKey,
+    /// Ascending when true; newest, latest, largest first by default.
+    pub ascending: bool,
     pub limit: u32,
     pub after: Option<Cursor>,
 }
@@ -351,18 +391,44 @@ pub struct ListQuery {
 pub const MAX_PAGE: u32 = 200;
 pub const DEFAULT_PAGE: u32 = 50;
 
-/// A position in the newest-first order: the last row of the previous page.
+/// The value a link is sorted by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortValue {
+    Int(i64),
+    Text(String),
+}
+
+/// A position in a listing: the sort value and id of the last row of the
+/// previous page, so the next page starts right after it whatever was added.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
-    pub created_at_ms: i64,
+    pub value: SortValue,
     pub id: String,
 }
 
 impl Cursor {
+    pub fn of(link: &Link, sort: SortKey) -> Cursor {
+        let value = match sort {
+            SortKey::Created => SortValue::Int(crate::db::to_millis(link.created_at)),
+            SortKey::Due => SortValue::Int(crate::db::to_millis(link.due_date)),
+            SortKey::Amount => {
+                SortValue::Int(crate::money::to_scaled(link.amount_minor, link.currency))
+            }
+            SortKey::Status => SortValue::Text(link.stored_status.as_str().to_string()),
+        };
+        Cursor {
+            value,
+            id: link.id.clone(),
+        }
+    }
+
     pub fn encode(&self) -> String {
         use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(format!("{}.{}", self.created_at_ms, self.id))
+        let text = match &self.value {
+            SortValue::Int(v) => format!("i{v}.{}", self.id),
+            SortValue::Text(v) => format!("s{v}.{}", self.id),
+        };
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
     }
 
     pub fn decode(s: &str) -> Option<Cursor> {
@@ -371,9 +437,14 @@ impl Cursor {
             .decode(s)
             .ok()?;
         let text = String::from_utf8(bytes).ok()?;
-        let (ms, id) = text.split_once('.')?;
+        let (value, id) = text.split_once('.')?;
+        let value = match value.split_at_checked(1)? {
+            ("i", v) => SortValue::Int(v.parse().ok()?),
+            ("s", v) => SortValue::Text(v.to_string()),
+            _ => return None,
+        };
         Some(Cursor {
-            created_at_ms: ms.parse().ok()?,
+            value,
             id: id.to_string(),
         })
     }
@@ -394,14 +465,16 @@ pub async fn list(
     let mut items = db.list_links(caller, query, limit + 1, now).await?;
     let next = if items.len() > limit as usize {
         items.truncate(limit as usize);
-        items.last().map(|l| Cursor {
-            created_at_ms: crate::db::to_millis(l.created_at),
-            id: l.id.clone(),
-        })
+        items.last().map(|l| Cursor::of(l, query.sort))
     } else {
         None
     };
     Ok(Page { items, next })
+}
+
+/// Whether the merchant has any link at all (for the overview's empty state).
+pub async fn has_any(db: &Db, caller: MerchantId) -> Result<bool, LinkError> {
+    Ok(db.has_links(caller).await?)
 }
 
 /// The notification body of CONTRACT section 7 for a change to `link`'s status.
@@ -446,7 +519,12 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
         let c = Cursor {
-            created_at_ms: 1_700_000_000_123,
+            value: SortValue::Int(1_700_000_000_123),
+            id: "abc".into(),
+        };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        let c = Cursor {
+            value: SortValue::Text("PAID".into()),
             id: "abc".into(),
         };
         assert_eq!(Cursor::decode(&c.encode()), Some(c));

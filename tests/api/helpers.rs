@@ -186,7 +186,7 @@ pub struct TestApp {
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-pub const PUBLIC_URL: &str = "https://pay.example.test";
+pub const PUBLIC_URL: &str = "http://pay.example.test";
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, true).await
@@ -194,11 +194,16 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// `background: false` runs the server without the expiry sweep.
 pub async fn spawn_app_with(backend: Backend, background: bool) -> TestApp {
+    spawn_app_at(backend, background, PUBLIC_URL).await
+}
+
+/// A server whose public URL (the base of link URLs, and https or not) is given.
+pub async fn spawn_app_at(backend: Backend, background: bool, public_url: &str) -> TestApp {
     let db = TestDb::new(backend).await;
     let settings = Settings {
         database_url: db.url.clone(),
         bind: "127.0.0.1:0".into(),
-        public_url: PUBLIC_URL.into(),
+        public_url: public_url.into(),
         secret_key: None,
         allow_private_webhooks: false,
         notify_retry_delays: vec![1, 2, 4, 8, 16],

@@ -1,6 +1,9 @@
 //! One test binary for the whole service; each module is one area. Every
 //! database-backed test runs on SQLite and, with TEST_DATABASE_URL, on PostgreSQL.
 
+mod backoffice;
+mod backoffice_browser;
+mod backoffice_helpers;
 mod browser;
 mod helpers;
 

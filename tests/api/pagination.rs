@@ -119,7 +119,8 @@ async fn filters_return_exactly_the_matching_links(backend: Backend) {
     assert_eq!(sorted(ids), expect(&[&shoes, &cancelled]));
     let (ids, _) = page(&app, "q=INV-00").await;
     assert_eq!(sorted(ids), expect(&[&shoes, &hat, &cancelled]));
-    let (ids, _) = page(&app, "q=44").await;
+    // Short needles are scanned; "ze" cannot occur in a hex id.
+    let (ids, _) = page(&app, "q=ZE").await;
     assert_eq!(sorted(ids), expect(&[&cancelled]));
     let (ids, _) = page(&app, "q=9999ab").await;
     assert_eq!(
