@@ -39,7 +39,9 @@ pub enum AttemptRecorded {
     /// changed since it was read.
     NotPayable,
     /// Too many recent attempts; `declined` of them were declined.
-    Limited { declined: i64 },
+    Limited {
+        declined: i64,
+    },
 }
 
 impl Db {
@@ -110,8 +112,8 @@ impl Db {
                 AttemptRecorded::Recorded
             } else {
                 // Nothing written: say why, from the same transaction.
-                let payable: Option<i64> = sqlx::query_scalar(
-                    "SELECT 1 FROM links WHERE id = $1 AND status = 'CREATED' AND due_date > $2
+                let payable: Option<String> = sqlx::query_scalar(
+                    "SELECT id FROM links WHERE id = $1 AND status = 'CREATED' AND due_date > $2
                         AND amount_minor = $3 AND currency = $4",
                 )
                 .bind(&attempt.link.id)
@@ -236,4 +238,3 @@ impl Db {
         })
     }
 }
-

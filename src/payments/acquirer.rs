@@ -169,8 +169,10 @@ mod tests {
         else {
             panic!("4242… is approved");
         };
-        let Authorisation::Approved { authorisation: b } =
-            sandbox.authorise(request(&card("5555555555554444"))).await.unwrap()
+        let Authorisation::Approved { authorisation: b } = sandbox
+            .authorise(request(&card("5555555555554444")))
+            .await
+            .unwrap()
         else {
             panic!("5555… is approved");
         };

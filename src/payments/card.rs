@@ -64,7 +64,10 @@ impl Brand {
             Brand::Mastercard
         } else if p2 == 34 || p2 == 37 {
             Brand::Amex
-        } else if p4 == 6011 || p2 == 65 || (644..=649).contains(&p3) || (622126..=622925).contains(&p6)
+        } else if p4 == 6011
+            || p2 == 65
+            || (644..=649).contains(&p3)
+            || (622126..=622925).contains(&p6)
         {
             Brand::Discover
         } else if p2 == 36 || p2 == 38 || p2 == 39 || (300..=305).contains(&p3) || p3 == 309 {

@@ -170,7 +170,12 @@ pub async fn pay(
     };
 
     let event = |l: &Link| {
-        links::event_payload(l, Status::Created, Some(transaction_id.as_str()), public_url)
+        links::event_payload(
+            l,
+            Status::Created,
+            Some(transaction_id.as_str()),
+            public_url,
+        )
     };
     let completed = db
         .complete_payment(&link, &transaction_id, &authorisation, Utc::now(), &event)
@@ -246,7 +251,10 @@ fn attempt_limit(now: DateTime<Utc>) -> AttemptLimit {
 async fn release(db: &Db, acquirer: &dyn Acquirer, transaction_id: &str, authorisation: &str) {
     match acquirer.void(authorisation).await {
         Ok(()) => {
-            tracing::info!(transaction_id, "authorisation voided: the link was no longer payable");
+            tracing::info!(
+                transaction_id,
+                "authorisation voided: the link was no longer payable"
+            );
             if let Err(e) = db
                 .settle_attempt(
                     transaction_id,

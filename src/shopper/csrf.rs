@@ -100,7 +100,11 @@ mod tests {
         // A later expiry with the old signature.
         let extended = format!("{}.{signature}", now.timestamp_millis() + 10 * 3_600_000);
         for bad in ["", ".", "abc", "123.", "123.!!!", extended.as_str()] {
-            assert_eq!(verify(KEY, "Abc123", bad, now), Err(Rejected::Invalid), "{bad}");
+            assert_eq!(
+                verify(KEY, "Abc123", bad, now),
+                Err(Rejected::Invalid),
+                "{bad}"
+            );
         }
     }
 }

@@ -29,8 +29,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .limit(FORM_LIMIT)
                         .error_handler(|e, _| {
                             // The message names the problem (size, encoding), never a value.
-                            PageError::BadRequest(format!("The payment form could not be read: {e}"))
-                                .into()
+                            PageError::BadRequest(format!(
+                                "The payment form could not be read: {e}"
+                            ))
+                            .into()
                         }),
                 )
                 .route(web::post().to(pay::submit))
