@@ -27,12 +27,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .app_data(
                     web::FormConfig::default()
                         .limit(FORM_LIMIT)
-                        .error_handler(|e, _| {
-                            // The message names the problem (size, encoding), never a value.
-                            PageError::BadRequest(format!(
-                                "The payment form could not be read: {e}"
-                            ))
-                            .into()
+                        // A fixed message: the parser's error is not shown or logged.
+                        .error_handler(|_, _| {
+                            PageError::BadRequest("The payment form could not be read.".into())
+                                .into()
                         }),
                 )
                 .route(web::post().to(pay::submit))
