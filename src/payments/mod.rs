@@ -104,8 +104,8 @@ pub fn new_transaction_id() -> String {
     random::alphanumeric(TRANSACTION_ID_LEN)
 }
 
-/// Pays the link behind `code` with the card in `input`. Each step reads the
-/// clock afresh: a link whose due date passes while the acquirer is deciding is
+/// Pays the link behind `request.code` with its card. Each step reads the clock
+/// afresh: a link whose due date passes while the acquirer is deciding is
 /// not paid, and its authorisation is voided.
 #[tracing::instrument(skip_all, fields(code = request.code, acquirer = acquirer.name()))]
 pub async fn pay(
