@@ -5,8 +5,9 @@
 //! - `merchants`, `auth`: tenants, users, API clients and tokens;
 //! - `money`: currencies and amounts in minor units;
 //! - `notifications`: where notifications may go;
+//! - `payments`: paying a link: card checks, the acquirer boundary, the race-free pay;
 //! - `api`: the REST API over those rules; `backoffice`: the merchant's pages;
-//!   `cli`: the admin commands;
+//!   `shopper`: the hosted payment page and its receipt; `cli`: the admin commands;
 //! - `web`: what all HTML pages share (assets, headers, the error page);
 //! - `db`: storage for SQLite and PostgreSQL; `startup`: wiring and background work.
 
@@ -20,7 +21,9 @@ pub mod links;
 pub mod merchants;
 pub mod money;
 pub mod notifications;
+pub mod payments;
 pub mod random;
+pub mod shopper;
 pub mod startup;
 pub mod telemetry;
 pub mod web;

@@ -2,6 +2,7 @@
 //! and the background work that runs beside it. Tests build it on port 0.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -19,6 +20,9 @@ pub struct AppState {
     pub settings: Settings,
     /// Signs session cookies and CSRF tokens.
     pub secret_key: String,
+    /// Authorises, captures and voids card payments; the sandbox unless a real
+    /// connector is chosen here.
+    pub acquirer: Arc<dyn crate::payments::Acquirer>,
 }
 
 pub struct Application {
@@ -60,6 +64,7 @@ impl Application {
             db,
             settings,
             secret_key,
+            acquirer: Arc::new(crate::payments::SandboxAcquirer::new()),
         });
         let server_state = state.clone();
         let server = HttpServer::new(move || {
@@ -78,6 +83,7 @@ impl Application {
                 .route("/healthz", web::get().to(healthz))
                 .configure(api::routes)
                 .configure(crate::web::routes)
+                .configure(crate::shopper::routes)
                 // Last: the backoffice scope has an empty prefix and answers the rest.
                 .service(crate::backoffice::scope(&server_state))
         })

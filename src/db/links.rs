@@ -11,13 +11,13 @@ use crate::links::{Link, LinkFields, ListQuery, Payment, SortKey, SortValue, Sta
 use crate::merchants::{MerchantId, ProductId};
 use crate::money::Currency;
 
-const LINK_COLUMNS: &str =
+pub(super) const LINK_COLUMNS: &str =
     "id, merchant_id, product_id, url_code, status, amount_minor, currency, \
     country, merchant_transaction_id, description, customer_id, due_date, language, \
     merchant_params, reference_id, code, created_at, updated_at, paid_at";
 
 #[derive(sqlx::FromRow)]
-struct LinkRow {
+pub(super) struct LinkRow {
     id: String,
     merchant_id: i64,
     product_id: i64,
@@ -40,7 +40,7 @@ struct LinkRow {
 }
 
 impl LinkRow {
-    fn into_link(self) -> DbResult<Link> {
+    pub(super) fn into_link(self) -> DbResult<Link> {
         let corrupt = |what: &str| DbError::Corrupt(format!("link {}: bad {what}", self.id));
         Ok(Link {
             stored_status: Status::parse(&self.status).ok_or_else(|| corrupt("status"))?,
@@ -96,6 +96,7 @@ macro_rules! insert_event {
         .await
     };
 }
+pub(super) use insert_event;
 
 impl Db {
     pub async fn product_belongs_to(
@@ -210,7 +211,7 @@ impl Db {
     }
 
     /// Loads the payments of all `links` in one query (never one per link).
-    async fn attach_payments(&self, links: &mut [Link]) -> DbResult<()> {
+    pub(super) async fn attach_payments(&self, links: &mut [Link]) -> DbResult<()> {
         if links.is_empty() {
             return Ok(());
         }

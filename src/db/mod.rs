@@ -16,6 +16,7 @@ use sqlx::sqlite::{
 pub mod auth;
 pub mod links;
 pub mod merchants;
+pub mod payments;
 pub mod query;
 pub mod sessions;
 

@@ -369,3 +369,101 @@ pub async fn assert_400_pointers(res: reqwest::Response, pointers: &[&str]) -> V
     assert_eq!(got, want, "{body}");
     body
 }
+
+// ---- The shopper's page (issue 4) ----
+
+/// Card details as a shopper types them into the payment form.
+#[derive(Clone, Copy, Debug)]
+pub struct TestCard {
+    pub number: &'static str,
+    pub expiry: &'static str,
+    pub cvc: &'static str,
+    pub holder: &'static str,
+}
+
+/// The sandbox's approved Visa card.
+pub const VISA: TestCard = TestCard {
+    number: "4242 4242 4242 4242",
+    expiry: "12/39",
+    cvc: "123",
+    holder: "Ana García",
+};
+
+/// The sandbox's always-declined card.
+pub const DECLINED: TestCard = TestCard {
+    number: "4000 0000 0000 0002",
+    ..VISA
+};
+
+/// The code of a link's shopper URL (`…/p/{code}`).
+pub fn link_code(link: &Value) -> String {
+    let url = link["url"].as_str().expect("link url");
+    url.rsplit_once("/p/").expect("a /p/ URL").1.to_string()
+}
+
+/// The value of the hidden input `name` on a page.
+pub fn hidden_input(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} input in {html}"))
+        + marker.len();
+    let len = html[start..].find('"').expect("closing quote");
+    html[start..start + len].to_string()
+}
+
+/// The CSRF token of a payment page.
+pub fn form_token(html: &str) -> String {
+    hidden_input(html, "csrf")
+}
+
+impl TestApp {
+    /// `GET /p/{code}{query}`: status and body.
+    pub async fn page(&self, code: &str, query: &str) -> (u16, String) {
+        let res = self
+            .client
+            .get(self.url(&format!("/p/{code}{query}")))
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+
+    /// The form token of a payable link's page.
+    pub async fn token_of(&self, code: &str) -> String {
+        let (status, html) = self.page(code, "").await;
+        assert_eq!(status, 200, "{html}");
+        form_token(&html)
+    }
+
+    /// Posts the payment form of `code` with `card` and the form `token`.
+    pub async fn pay(&self, code: &str, token: &str, card: TestCard) -> reqwest::Response {
+        self.client
+            .post(self.url(&format!("/p/{code}/pay")))
+            .form(&[
+                ("csrf", token),
+                ("cardholder", card.holder),
+                ("cardNumber", card.number),
+                ("expiry", card.expiry),
+                ("cvc", card.cvc),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// How many payments of `link_id` have `status`.
+    pub async fn payments_with(&self, link_id: &str, status: &str) -> i64 {
+        self.db
+            .scalar(&format!(
+                "SELECT COUNT(*) FROM payments WHERE link_id = '{link_id}' AND status = '{status}'"
+            ))
+            .await
+    }
+
+    pub async fn stored_status(&self, link_id: &str) -> String {
+        self.db
+            .text(&format!("SELECT status FROM links WHERE id = '{link_id}'"))
+            .await
+    }
+}

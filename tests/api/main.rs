@@ -13,6 +13,8 @@ mod lifecycle;
 mod oauth;
 mod pages;
 mod pagination;
+mod payments;
+mod shopper;
 mod status_codes;
 mod tenancy;
 mod validation;
