@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{csrf_token, see_other, set_flash, start_session, Flash, Form, SignedIn};
+use super::{csrf_token, see_other, set_flash, start_session, Flash, Form, NoFields, SignedIn};
 use crate::auth::{self, AuthError, SetupRequest};
 use crate::startup::AppState;
 use crate::web::PageError;
@@ -154,10 +154,7 @@ async fn login(
     }
 }
 
-#[derive(Deserialize)]
-struct Empty {}
-
-async fn logout(signed_in: SignedIn, Form(_): Form<Empty>) -> HttpResponse {
+async fn logout(signed_in: SignedIn, Form(_): Form<NoFields>) -> HttpResponse {
     signed_in.session.purge();
     see_other("/login?signed_out=1")
 }

@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use super::forms::{self, csv_field, display_time, FieldErrors};
-use super::{see_other, set_flash, Chrome, Flash, Form, SignedIn};
+use super::{see_other, set_flash, Chrome, Flash, Form, NoFields, SignedIn};
 use crate::links::{
     self, Created, Cursor, Idempotency, Link, LinkError, LinkInput, ListQuery, SortKey, Status,
 };
@@ -643,21 +643,34 @@ struct CancelPage {
     description: String,
 }
 
+/// The link `id` if it is still CREATED; otherwise the way back to its page with
+/// `refusal` as the message (cancel and edit are for CREATED links only).
+async fn created_link(
+    user: &SignedIn,
+    state: &AppState,
+    id: &str,
+    refusal: &str,
+) -> Result<Result<Link, HttpResponse>, PageError> {
+    let link = links::get(&state.db, user.merchant(), id)
+        .await
+        .map_err(link_error)?;
+    if link.status_at(Utc::now()) != Status::Created {
+        set_flash(&user.session, Flash::error(refusal));
+        return Ok(Err(see_other(&format!("/links/{}", urlencode(&link.id)))));
+    }
+    Ok(Ok(link))
+}
+
 async fn cancel_confirm(
     user: SignedIn,
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let link = links::get(&state.db, user.merchant(), &id)
-        .await
-        .map_err(link_error)?;
-    if link.status_at(Utc::now()) != Status::Created {
-        set_flash(
-            &user.session,
-            Flash::error("Only a CREATED link can be cancelled."),
-        );
-        return Ok(see_other(&format!("/links/{}", urlencode(&link.id))));
-    }
+    let link =
+        match created_link(&user, &state, &id, "Only a CREATED link can be cancelled.").await? {
+            Ok(link) => link,
+            Err(back) => return Ok(back),
+        };
     html(
         StatusCode::OK,
         CancelPage {
@@ -669,13 +682,10 @@ async fn cancel_confirm(
     )
 }
 
-#[derive(Deserialize)]
-struct Confirm {}
-
 async fn cancel_one(
     user: SignedIn,
     id: web::Path<String>,
-    Form(_): Form<Confirm>,
+    Form(_): Form<NoFields>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let location = format!("/links/{}", urlencode(&id));
@@ -876,16 +886,10 @@ async fn edit_form(
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let link = links::get(&state.db, user.merchant(), &id)
-        .await
-        .map_err(link_error)?;
-    if link.status_at(Utc::now()) != Status::Created {
-        set_flash(
-            &user.session,
-            Flash::error("Only a CREATED link can be edited."),
-        );
-        return Ok(see_other(&format!("/links/{}", urlencode(&link.id))));
-    }
+    let link = match created_link(&user, &state, &id, "Only a CREATED link can be edited.").await? {
+        Ok(link) => link,
+        Err(back) => return Ok(back),
+    };
     let values = values_of(&link, user.user.time_zone);
     let page = form_page(
         &user,

@@ -228,6 +228,10 @@ pub fn csrf_token(session: &Session) -> String {
     token
 }
 
+/// A form with nothing but its CSRF token (sign-out, confirmations).
+#[derive(Deserialize)]
+pub struct NoFields {}
+
 /// A form body of type `T`, accepted only with the session's CSRF token and,
 /// when the browser names one, a same-origin `Origin`. Anything else is 403.
 pub struct Form<T>(pub T);

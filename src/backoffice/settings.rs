@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::account::{capitalize, TIME_ZONES};
 use super::forms::display_time;
-use super::{see_other, set_flash, Chrome, Flash, Form, SignedIn};
+use super::{see_other, set_flash, Chrome, Flash, Form, NoFields, SignedIn};
 use crate::auth::{self, AuthError, Role};
 use crate::db::from_millis;
 use crate::startup::AppState;
@@ -277,7 +277,7 @@ async fn add_user(
 async fn deactivate_user(
     user: SignedIn,
     id: web::Path<String>,
-    Form(_): Form<Empty>,
+    Form(_): Form<NoFields>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     user.require_admin()?;
@@ -298,9 +298,6 @@ async fn deactivate_user(
     }
     Ok(see_other("/settings/users"))
 }
-
-#[derive(Deserialize)]
-struct Empty {}
 
 #[derive(Deserialize)]
 struct PasswordForm {
@@ -427,7 +424,7 @@ async fn create_client(
 async fn revoke_client(
     user: SignedIn,
     id: web::Path<String>,
-    Form(_): Form<Empty>,
+    Form(_): Form<NoFields>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     user.require_admin()?;

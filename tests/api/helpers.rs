@@ -116,32 +116,25 @@ impl TestDb {
 
     /// The first column of the first row of `sql`, as i64.
     pub async fn scalar(&self, sql: &str) -> i64 {
-        if self.url.starts_with("sqlite:") {
-            let pool = sqlx::SqlitePool::connect(&self.url).await.expect("sqlite");
-            let v = sqlx::query_scalar(sql)
-                .fetch_one(&pool)
-                .await
-                .expect("scalar");
-            pool.close().await;
-            v
-        } else {
-            let pool = sqlx::PgPool::connect(&self.url).await.expect("postgres");
-            let v = sqlx::query_scalar(sql)
-                .fetch_one(&pool)
-                .await
-                .expect("scalar");
-            pool.close().await;
-            v
-        }
+        self.one(sql).await
     }
 
+    /// The first column of the first row of `sql`, as text.
     pub async fn text(&self, sql: &str) -> String {
+        self.one(sql).await
+    }
+
+    async fn one<T>(&self, sql: &str) -> T
+    where
+        T: Send + Unpin + sqlx::Type<sqlx::Sqlite> + sqlx::Type<sqlx::Postgres>,
+        T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + for<'r> sqlx::Decode<'r, sqlx::Postgres>,
+    {
         if self.url.starts_with("sqlite:") {
             let pool = sqlx::SqlitePool::connect(&self.url).await.expect("sqlite");
             let v = sqlx::query_scalar(sql)
                 .fetch_one(&pool)
                 .await
-                .expect("text");
+                .expect("query");
             pool.close().await;
             v
         } else {
@@ -149,7 +142,7 @@ impl TestDb {
             let v = sqlx::query_scalar(sql)
                 .fetch_one(&pool)
                 .await
-                .expect("text");
+                .expect("query");
             pool.close().await;
             v
         }
