@@ -25,7 +25,85 @@ on_both_backends!(
     settings_notifications_users_and_api_clients,
     pages_carry_the_security_headers,
     a_new_merchant_sees_the_empty_state,
+    sessions_end_after_30_idle_minutes_or_8_hours,
 );
+
+/// Moves a session's clocks back by rewriting its stored state.
+async fn age_session(app: &TestApp, email: &str, key: &str, by: chrono::Duration) {
+    let user_id = app
+        .db
+        .text(&format!("SELECT id FROM users WHERE email = '{email}'"))
+        .await;
+    let state = app
+        .db
+        .text(&format!(
+            "SELECT state FROM sessions WHERE user_id = '{user_id}'"
+        ))
+        .await;
+    let mut map: std::collections::HashMap<String, String> = serde_json::from_str(&state).unwrap();
+    let value: i64 = map[key].parse().unwrap();
+    map.insert(key.to_string(), (value - by.num_milliseconds()).to_string());
+    let json = serde_json::to_string(&map).unwrap().replace('\'', "''");
+    app.db
+        .exec(&format!(
+            "UPDATE sessions SET state = '{json}' WHERE user_id = '{user_id}'"
+        ))
+        .await;
+}
+
+async fn sessions_end_after_30_idle_minutes_or_8_hours(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ana = signed_in(&app, app.merchant.id, "ana@shop.example", Role::Staff).await;
+    age_session(
+        &app,
+        "ana@shop.example",
+        "last_seen",
+        chrono::Duration::minutes(29),
+    )
+    .await;
+    assert_eq!(
+        ana.get("/links").await.status(),
+        200,
+        "29 idle minutes are fine"
+    );
+    age_session(
+        &app,
+        "ana@shop.example",
+        "last_seen",
+        chrono::Duration::minutes(31),
+    )
+    .await;
+    assert_eq!(
+        ana.get("/links").await.status(),
+        303,
+        "31 idle minutes end the session"
+    );
+
+    let bob = signed_in(&app, app.merchant.id, "bob@shop.example", Role::Staff).await;
+    age_session(
+        &app,
+        "bob@shop.example",
+        "signed_in_at",
+        chrono::Duration::hours(7),
+    )
+    .await;
+    assert_eq!(
+        bob.get("/links").await.status(),
+        200,
+        "busy for 7 hours is fine"
+    );
+    age_session(
+        &app,
+        "bob@shop.example",
+        "signed_in_at",
+        chrono::Duration::hours(2),
+    )
+    .await;
+    let res = bob.get("/links").await;
+    assert_eq!(res.status(), 303, "after 8 hours everyone signs in again");
+    assert!(location(&res).starts_with("/login"));
+    app.stop().await;
+}
 
 fn sessions_cookie(res: &reqwest::Response) -> Option<String> {
     res.headers()
@@ -803,6 +881,7 @@ async fn user_text_is_escaped_everywhere(backend: Backend) {
     body["description"] = json!(evil);
     body["merchantTransactionId"] = json!("<script>x</script>");
     body["customerId"] = json!("<img src=x onerror=alert(1)>");
+    body["code"] = json!("<b>bold</b>");
     body.as_object_mut().unwrap().remove("referenceId");
     let id = app.create_link(&body).await["id"]
         .as_str()
@@ -848,6 +927,17 @@ async fn user_text_is_escaped_everywhere(backend: Backend) {
         .await;
     assert_eq!(res.status(), 400);
     assert!(!res.text().await.unwrap().contains("<script>alert(1)"));
+    let res = ana
+        .submit(
+            "/settings/api-clients",
+            "/settings/api-clients",
+            &[("name", evil)],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(!res.text().await.unwrap().contains("<script>alert(1)"));
+    let html = ana.page(&format!("/links/{id}")).await;
+    assert!(!html.contains("<b>bold</b>"), "the code field is escaped");
     app.stop().await;
 }
 
