@@ -33,6 +33,8 @@ pub struct Application {
 
 /// How often overdue links are written down as EXPIRED (the contract allows 10 s).
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
+/// How often unfinished payments are reconciled with the acquirer.
+const RECONCILE_INTERVAL: Duration = Duration::from_secs(30);
 /// How often expired tokens and old idempotency keys are pruned.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 /// How long an Idempotency-Key is remembered.
@@ -142,8 +144,14 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
 async fn run_background(state: web::Data<AppState>) {
     let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
     let mut prune = tokio::time::interval(PRUNE_INTERVAL);
+    let mut reconcile = tokio::time::interval(RECONCILE_INTERVAL);
     loop {
         tokio::select! {
+            _ = reconcile.tick() => {
+                if let Err(e) = crate::payments::reconcile(&state.db, state.acquirer.as_ref(), Utc::now()).await {
+                    tracing::warn!(error = %e, "payment reconciliation failed");
+                }
+            }
             _ = sweep.tick() => {
                 if let Err(e) = sweep_once(&state).await {
                     tracing::warn!(error = %e, "expiry sweep failed");

@@ -237,4 +237,47 @@ impl Db {
             Ok::<_, DbError>(())
         })
     }
+
+    /// APPROVED payments whose capture was not confirmed, last touched before
+    /// `before` (so a capture still in flight is left alone): (id, authorisation).
+    pub async fn uncaptured_payments(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> DbResult<Vec<(String, String)>> {
+        let rows = read!(self, |pool| {
+            sqlx::query_as::<_, (String, String)>(
+                "SELECT id, authorisation FROM payments
+                 WHERE status = 'APPROVED' AND captured_at IS NULL AND authorisation IS NOT NULL
+                   AND coalesce(updated_at, created_at) < $1
+                 ORDER BY created_at LIMIT $2",
+            )
+            .bind(to_millis(before))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+
+    /// Marks attempts still PENDING since before `before` as FAILED: the process
+    /// that made them stopped while the acquirer was deciding.
+    pub async fn fail_stale_attempts(
+        &self,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> DbResult<u64> {
+        write_tx!(self, |tx| {
+            let n = sqlx::query(
+                "UPDATE payments SET status = 'FAILED', updated_at = $2
+                 WHERE status = 'PENDING' AND created_at < $1",
+            )
+            .bind(to_millis(before))
+            .bind(to_millis(now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            Ok::<_, DbError>(n)
+        })
+    }
 }

@@ -289,6 +289,46 @@ async fn closed(db: &Db, code: &str) -> PayError {
     }
 }
 
+/// How long a capture may take before the reconciliation retries it.
+const CAPTURE_GRACE: chrono::Duration = chrono::Duration::seconds(60);
+
+/// What one reconciliation pass did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    pub captured: usize,
+    pub failed_attempts: u64,
+}
+
+/// Tidies up after a crash or an acquirer outage: captures APPROVED payments
+/// whose capture was never confirmed (the link is PAID, so the money must be
+/// taken), and closes attempts left PENDING by a process that stopped while the
+/// acquirer was deciding (they already hold no place against the limits).
+pub async fn reconcile(
+    db: &Db,
+    acquirer: &dyn Acquirer,
+    now: DateTime<Utc>,
+) -> Result<Reconciled, DbError> {
+    let mut done = Reconciled::default();
+    for (id, authorisation) in db.uncaptured_payments(now - CAPTURE_GRACE, 100).await? {
+        match acquirer.capture(&authorisation).await {
+            Ok(()) => {
+                db.mark_captured(&id, Utc::now()).await?;
+                done.captured += 1;
+            }
+            Err(e) => tracing::warn!(transaction_id = id, error = %e, "capture retry failed"),
+        }
+    }
+    done.failed_attempts = db.fail_stale_attempts(now - PENDING_WINDOW, now).await?;
+    if done != Reconciled::default() {
+        tracing::info!(
+            captured = done.captured,
+            failed_attempts = done.failed_attempts,
+            "payments reconciled"
+        );
+    }
+    Ok(done)
+}
+
 /// A link as its shopper sees it, with the name of the merchant to pay.
 #[derive(Debug, Clone)]
 pub struct Checkout {

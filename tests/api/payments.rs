@@ -25,6 +25,7 @@ on_both_backends!(
     ten_declines_lock_the_link_for_an_hour,
     a_burst_of_declines_cannot_pass_the_limit,
     card_numbers_never_reach_the_logs_or_the_database,
+    reconciliation_captures_what_a_crash_left_and_closes_stale_attempts,
 );
 
 fn id_of(link: &Value) -> String {
@@ -917,4 +918,91 @@ async fn card_numbers_never_reach_the_logs_or_the_database(backend: Backend) {
         }
     }
     db.drop_database().await;
+}
+
+/// After a crash between "PAID" and "captured", or with attempts left PENDING,
+/// the reconciliation pass finishes the job.
+async fn reconciliation_captures_what_a_crash_left_and_closes_stale_attempts(backend: Backend) {
+    let app = spawn_app_with(backend, false).await;
+    let link = id_of(&app.create_link(&app.body()).await);
+    let input = paybylink::payments::CardInput {
+        number: "4242424242424242".into(),
+        expiry: "12/39".into(),
+        cvc: "123".into(),
+        holder: "Ana Pérez".into(),
+    };
+    let card = input.validate(chrono::Utc::now()).unwrap();
+    let request = paybylink::payments::AuthoriseRequest {
+        reference: "T1",
+        amount_minor: 3299,
+        currency: paybylink::money::Currency::parse("EUR").unwrap(),
+        card: &card,
+    };
+    let hold = match app.state.acquirer.authorise(request).await.unwrap() {
+        paybylink::payments::Authorisation::Approved { authorisation } => authorisation,
+        other => panic!("{other:?}"),
+    };
+    let long_ago = chrono::Utc::now().timestamp_millis() - 10 * 60 * 1000;
+    let merchant = app.merchant.id;
+    for (id, status, authorisation, created) in [
+        ("crashed-capture", "APPROVED", hold.as_str(), long_ago),
+        ("unknown-hold", "APPROVED", "no-such-hold", long_ago),
+        ("stale-pending", "PENDING", "", long_ago),
+        (
+            "fresh-pending",
+            "PENDING",
+            "",
+            chrono::Utc::now().timestamp_millis(),
+        ),
+    ] {
+        app.db
+            .exec(&format!(
+                "INSERT INTO payments (id, link_id, merchant_id, status, amount_minor, brand, last4, created_at,
+                     authorisation, updated_at)
+                 VALUES ('{id}', '{link}', {merchant}, '{status}', 3299, 'visa', '4242', {created},
+                     NULLIF('{authorisation}', ''), {created})"
+            ))
+            .await;
+    }
+    let done = paybylink::payments::reconcile(
+        &app.state.db,
+        app.state.acquirer.as_ref(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.captured, 1);
+    assert_eq!(done.failed_attempts, 1);
+    let captured = |id: &str| {
+        format!("SELECT COUNT(*) FROM payments WHERE id = '{id}' AND captured_at IS NOT NULL")
+    };
+    assert_eq!(app.db.scalar(&captured("crashed-capture")).await, 1);
+    assert_eq!(
+        app.db.scalar(&captured("unknown-hold")).await,
+        0,
+        "a refused capture is retried later"
+    );
+    assert_eq!(
+        app.db
+            .text("SELECT status FROM payments WHERE id = 'stale-pending'")
+            .await,
+        "FAILED"
+    );
+    assert_eq!(
+        app.db
+            .text("SELECT status FROM payments WHERE id = 'fresh-pending'")
+            .await,
+        "PENDING"
+    );
+    // A second pass has nothing more to capture and closes nothing new.
+    let again = paybylink::payments::reconcile(
+        &app.state.db,
+        app.state.acquirer.as_ref(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.captured, 0);
+    assert_eq!(again.failed_attempts, 0);
+    app.stop().await;
 }
