@@ -152,6 +152,9 @@ fn parse_body(body: Value) -> Result<LinkInput, ApiError> {
 pub struct PaymentView {
     /// At most 20 characters.
     transaction_id: String,
+    /// PENDING (waiting for the acquirer), APPROVED (it paid the link), DECLINED,
+    /// VOIDED (authorised after the link closed; the hold was released) or FAILED.
+    #[schema(example = "APPROVED")]
     status: String,
     #[schema(value_type = f64)]
     amount: serde_json::Number,
