@@ -179,6 +179,8 @@ pub struct LinkView {
     status: Status,
     /// Where the shopper pays.
     url: String,
+    /// The API address that cancels this link (as IXOPAY returns it).
+    cancel_url: String,
     merchant_transaction_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<String>,
@@ -209,6 +211,11 @@ impl LinkView {
             country: link.country.clone(),
             status: link.status_at(now),
             url: link.url(public_url),
+            cancel_url: format!(
+                "{}/api/v1/pay-by-link/{}/cancel",
+                public_url.trim_end_matches('/'),
+                link.id
+            ),
             merchant_transaction_id: link.merchant_transaction_id.clone(),
             description: link.description.clone(),
             customer_id: link.customer_id.clone(),

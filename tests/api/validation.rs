@@ -236,6 +236,13 @@ async fn server_set_defaults(backend: Backend) {
         .expect("public URL + /p/");
     assert!(code.len() >= 11, "at least 64 bits of randomness");
     assert!(link["createdAt"].is_string() && link["updatedAt"].is_string());
+    assert_eq!(
+        link["cancelUrl"],
+        format!(
+            "{PUBLIC_URL}/api/v1/pay-by-link/{}/cancel",
+            link["id"].as_str().unwrap()
+        )
+    );
     assert_eq!(link["payments"], json!([]));
     // A merchantTransactionId that is no valid referenceId is not copied.
     body["merchantTransactionId"] = json!("ORDER-1");
