@@ -467,6 +467,44 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_seed_schedule_makes_six_attempts() {
+        let delays = [1, 2, 4, 8, 16];
+        let t = Utc::now();
+        for (made, secs) in [(1, 1), (2, 2), (3, 4), (4, 8), (5, 16)] {
+            assert_eq!(
+                after_failure(made, &delays, t),
+                AfterFailure::RetryAt(t + chrono::Duration::seconds(secs)),
+                "after attempt {made}"
+            );
+        }
+        assert_eq!(after_failure(6, &delays, t), AfterFailure::GiveUp);
+        assert_eq!(after_failure(1, &[], t), AfterFailure::GiveUp);
+    }
+
+    #[test]
+    fn event_cursors_round_trip_and_reject_garbage() {
+        let c = EventCursor {
+            created_at: 1_700_000_000_123,
+            id: "evt_abc".into(),
+        };
+        assert_eq!(EventCursor::decode(&c.encode()), Some(c));
+        assert_eq!(EventCursor::decode("not a cursor"), None);
+        assert_eq!(EventCursor::decode(""), None);
+    }
+
+    #[test]
+    fn delivery_statuses_parse() {
+        for s in DeliveryStatus::ALL {
+            assert_eq!(DeliveryStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(
+            DeliveryStatus::parse("FAILED"),
+            Some(DeliveryStatus::Failed)
+        );
+        assert_eq!(DeliveryStatus::parse("lost"), None);
+    }
+
     #[tokio::test]
     async fn syntax() {
         assert_eq!(
