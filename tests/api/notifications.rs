@@ -280,8 +280,12 @@ async fn a_200_is_one_signed_attempt_made_at_once(backend: Backend) {
 
     let link = app.create_link(&app.body()).await;
     let id = link["id"].as_str().unwrap().to_string();
+    // Committing the change wakes the dispatcher; it does not wait for a poll.
+    let mut woken = app.state.db.outbox_watch();
+    woken.borrow_and_update();
     let changed = Instant::now();
     assert_eq!(app.cancel(&id).await.status(), 200);
+    assert!(woken.has_changed().unwrap(), "a cancel signals its event");
     let got = receiver.wait_for(1, Duration::from_secs(5)).await;
     assert!(
         got[0].at.duration_since(changed) < Duration::from_secs(1),
@@ -349,7 +353,9 @@ async fn a_200_is_one_signed_attempt_made_at_once(backend: Backend) {
     let link = app.create_link(&app.body()).await;
     let code = link_code(&link);
     let token = app.token_of(&code).await;
+    woken.borrow_and_update();
     assert_eq!(app.pay(&code, &token, VISA).await.status(), 303);
+    assert!(woken.has_changed().unwrap(), "a payment signals its event");
     let got = receiver.wait_for(2, Duration::from_secs(5)).await;
     let paid = got[1].json();
     assert_eq!(paid["status"], "PAID");
@@ -362,6 +368,21 @@ async fn a_200_is_one_signed_attempt_made_at_once(backend: Backend) {
         .unwrap();
     assert_eq!(paid["transactionId"], api["payments"][0]["transactionId"]);
     assert!(verifies(&secret, &got[1]));
+
+    // So does the expiry sweep's.
+    let link = app.create_link(&app.body()).await;
+    woken.borrow_and_update();
+    app.db
+        .exec(&format!(
+            "UPDATE links SET due_date = 1 WHERE id = '{}'",
+            link["id"].as_str().unwrap()
+        ))
+        .await;
+    paybylink::startup::sweep_once(&app.state).await.unwrap();
+    assert!(woken.has_changed().unwrap(), "an expiry signals its event");
+    let got = receiver.wait_for(3, Duration::from_secs(5)).await;
+    assert_eq!(got[2].json()["status"], "EXPIRED");
+    assert_eq!(got[2].json()["id"], link["id"]);
     receiver.stop().await;
     app.stop().await;
 }
