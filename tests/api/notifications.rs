@@ -868,6 +868,11 @@ async fn the_api_lists_events_and_resends_them(backend: Backend) {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["status"], 404);
     assert_eq!(body["path"], path.as_str());
+    assert_eq!(
+        event_of(&app, &a).await.delivery,
+        DeliveryStatus::Failed,
+        "another merchant's resend changes nothing"
+    );
     let res = app
         .post_json(
             &token,
