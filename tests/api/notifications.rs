@@ -804,15 +804,15 @@ async fn the_api_lists_events_and_resends_them(backend: Backend) {
             .map(|i| i["linkId"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(ids(&list("?status=failed").await), [a.clone()]);
-    assert_eq!(ids(&list("?status=delivered").await), [b.clone()]);
-    assert_eq!(ids(&list("?status=pending").await), [c.clone()]);
+    assert_eq!(ids(&list("?status=failed").await), [a.as_str()]);
+    assert_eq!(ids(&list("?status=delivered").await), [b.as_str()]);
+    assert_eq!(ids(&list("?status=pending").await), [c.as_str()]);
     let since = ib["createdAt"].as_str().unwrap();
     let since_q = format!("?since={}", urlencode(since));
-    assert_eq!(ids(&list(&since_q).await), [b.clone(), c.clone()]);
+    assert_eq!(ids(&list(&since_q).await), [b.as_str(), c.as_str()]);
     assert_eq!(
         ids(&list(&format!("{since_q}&status=pending")).await),
-        [c.clone()]
+        [c.as_str()]
     );
 
     // Keyset pages of one.
@@ -826,7 +826,7 @@ async fn the_api_lists_events_and_resends_them(backend: Backend) {
             None => break,
         }
     }
-    assert_eq!(seen, [a.clone(), b.clone(), c.clone()]);
+    assert_eq!(seen, [a.as_str(), b.as_str(), c.as_str()]);
 
     // Bad parameters: every one reported.
     let res = app
