@@ -27,6 +27,7 @@ on_both_backends!(
     a_200_is_one_signed_attempt_made_at_once,
     a_receiver_answering_500_gets_six_attempts_on_the_schedule,
     two_500s_then_a_200_make_three_attempts,
+    a_redirect_is_a_failure_and_not_followed,
     no_answer_within_5_seconds_is_a_failure,
     a_url_changed_between_attempts_is_used_for_the_later_ones,
     private_addresses_are_refused_on_save_and_at_send_time,
@@ -102,7 +103,10 @@ async fn receive(
     };
     match reply {
         Reply::Status(code) => {
-            HttpResponse::build(actix_web::http::StatusCode::from_u16(code).unwrap()).body("ok")
+            HttpResponse::build(actix_web::http::StatusCode::from_u16(code).unwrap())
+                // Followed, a redirect would come back here at /followed.
+                .insert_header(("location", "/followed"))
+                .body("ok")
         }
         Reply::Late => {
             tokio::time::sleep(Duration::from_secs(8)).await;
@@ -441,6 +445,21 @@ async fn two_500s_then_a_200_make_three_attempts(backend: Backend) {
         assert!(verifies(&secret, r));
         assert_eq!(r.body, got[0].body, "the same body every time");
     }
+    receiver.stop().await;
+    app.stop().await;
+}
+
+async fn a_redirect_is_a_failure_and_not_followed(backend: Backend) {
+    let receiver = Receiver::start(&[Reply::Status(307)], Reply::Status(200)).await;
+    let app = app_for_receivers(backend, true, &[1, 2, 4, 8, 16]).await;
+    set_url(&app, &receiver.url("/hook")).await;
+    let id = cancelled_link(&app).await;
+
+    let e = settled(&app, &id, Duration::from_secs(10)).await;
+    assert_eq!(e.delivery, DeliveryStatus::Delivered);
+    assert_eq!(attempts_statuses(&e), [Some(307), Some(200)]);
+    let paths: Vec<String> = receiver.received().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/hook", "/hook"], "/followed is never asked for");
     receiver.stop().await;
     app.stop().await;
 }
