@@ -219,6 +219,16 @@ impl LogFilters {
 
 const LOG_PAGE: u32 = 50;
 
+/// "after 1, 2, 4, 8 and 16 seconds" for the delays 1,2,4,8,16.
+fn retry_schedule(delays: &[u64]) -> String {
+    let list: Vec<String> = delays.iter().map(u64::to_string).collect();
+    match list.as_slice() {
+        [] => "not at all".to_string(),
+        [one] => format!("once, after {one} seconds"),
+        [init @ .., last] => format!("after {} and {last} seconds", init.join(", ")),
+    }
+}
+
 #[derive(Template)]
 #[template(path = "backoffice/settings/notifications.html")]
 struct SettingsPage {
@@ -227,6 +237,8 @@ struct SettingsPage {
     tab: &'static str,
     notification_uri: String,
     error: Option<String>,
+    /// The configured retry delays in words.
+    retry_schedule: String,
     webhook_secret: String,
     /// While the previous secret still signs: until when.
     previous_until: Option<String>,
@@ -275,6 +287,7 @@ async fn render_settings(
             tab: "notifications",
             notification_uri: typed_uri.or(merchant.notification_uri).unwrap_or_default(),
             error,
+            retry_schedule: retry_schedule(&state.settings.notify_retry_delays),
             webhook_secret: keys.current,
             previous_until,
             filtered: filters.is_filtered(),
@@ -487,4 +500,18 @@ pub async fn of_link(
         .iter()
         .map(|e| EventRow::new(e, tz))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_retry_schedule_in_words() {
+        use super::retry_schedule;
+        assert_eq!(
+            retry_schedule(&[1, 2, 4, 8, 16]),
+            "after 1, 2, 4, 8 and 16 seconds"
+        );
+        assert_eq!(retry_schedule(&[5]), "once, after 5 seconds");
+        assert_eq!(retry_schedule(&[]), "not at all");
+    }
 }
