@@ -159,6 +159,7 @@ impl Dispatcher {
     }
 
     /// Makes one attempt and decides what follows from it.
+    #[tracing::instrument(skip_all, fields(event = %c.event_id, attempt = c.attempts_before + 1))]
     async fn attempt(&self, c: Claimed) -> Recorded {
         let at = Utc::now();
         let made = c.attempts_before.saturating_add(1);
@@ -178,7 +179,7 @@ impl Dispatcher {
         };
         let finished = Utc::now();
         let (delivery, next_attempt_at, delivered_at) = if attempt.succeeded() {
-            tracing::debug!(event = %c.event_id, attempt = made, "notification delivered");
+            tracing::debug!("notification delivered");
             (DeliveryStatus::Delivered, finished, Some(finished))
         } else if c.url.is_none() {
             // Nothing to retry until a URL is saved; the merchant can resend then.
@@ -186,13 +187,11 @@ impl Dispatcher {
         } else {
             match after_failure(made, &self.retry_delays, finished) {
                 AfterFailure::RetryAt(t) => {
-                    tracing::info!(event = %c.event_id, attempt = made,
-                        outcome = %attempt.summary(), "notification attempt failed; will retry");
+                    tracing::info!(outcome = %attempt.summary(), "notification attempt failed; will retry");
                     (DeliveryStatus::Pending, t, None)
                 }
                 AfterFailure::GiveUp => {
-                    tracing::warn!(event = %c.event_id, attempt = made,
-                        outcome = %attempt.summary(), "notification failed after its last attempt");
+                    tracing::warn!(outcome = %attempt.summary(), "notification failed after its last attempt");
                     (DeliveryStatus::Failed, finished, None)
                 }
             }

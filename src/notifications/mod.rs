@@ -345,6 +345,7 @@ pub async fn of_link(
 /// Queues a failed or delivered event again: its next attempt is made at once
 /// and the retry schedule starts over. A pending event is left as it is (it is
 /// queued already).
+#[tracing::instrument(skip(db, now))]
 pub async fn resend(
     db: &Db,
     merchant: MerchantId,
@@ -364,6 +365,7 @@ pub async fn signing_keys(db: &Db, merchant: MerchantId) -> Result<SigningKeys, 
 
 /// Replaces the signing secret with a new one; the old one keeps signing
 /// alongside for [`signing::ROTATION_OVERLAP`].
+#[tracing::instrument(skip(db, now))]
 pub async fn rotate_secret(
     db: &Db,
     merchant: MerchantId,
@@ -378,6 +380,7 @@ pub async fn rotate_secret(
 /// every other, and tells how it went. Nothing is queued or retried. The body
 /// has the fields of a real notification, with `"test": true` and ids that
 /// match no link.
+#[tracing::instrument(skip(db, sender, public_url, now))]
 pub async fn send_test(
     db: &Db,
     sender: &Sender,
