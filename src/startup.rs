@@ -12,7 +12,7 @@ use chrono::Utc;
 
 use crate::config::Settings;
 use crate::db::Db;
-use crate::{api, auth, links, random, telemetry};
+use crate::{api, auth, links, notifications, random, telemetry};
 
 /// What every request handler may reach.
 pub struct AppState {
@@ -23,6 +23,9 @@ pub struct AppState {
     /// Authorises, captures and voids card payments; the sandbox unless a real
     /// connector is chosen here.
     pub acquirer: Arc<dyn crate::payments::Acquirer>,
+    /// The HTTP client notifications go out with (the dispatcher's and the
+    /// backoffice's test send), with the address check of CONTRACT section 7.
+    pub notifier: notifications::Sender,
 }
 
 pub struct Application {
@@ -62,11 +65,13 @@ impl Application {
         }
         let listener = TcpListener::bind(&settings.bind)?;
         let port = listener.local_addr()?.port();
+        let notifier = notifications::Sender::new(settings.allow_private_webhooks)?;
         let state = web::Data::new(AppState {
             db,
             settings,
             secret_key,
             acquirer: Arc::new(crate::payments::SandboxAcquirer::new()),
+            notifier,
         });
         let server_state = state.clone();
         let server = HttpServer::new(move || {
@@ -114,17 +119,36 @@ impl Application {
         self.run(true).await
     }
 
-    /// Serves; `background: false` leaves out the expiry sweep and housekeeping,
-    /// for tests that must see the database exactly as requests left it.
+    /// Serves; `background: false` leaves out the expiry sweep, housekeeping and
+    /// the notification dispatcher, for tests that must see the database exactly
+    /// as requests left it (they can drive [`AppState::dispatcher`] by hand).
     pub async fn run(self, background: bool) -> anyhow::Result<()> {
-        let background = background.then(|| tokio::spawn(run_background(self.state.clone())));
+        let background = background.then(|| {
+            [
+                tokio::spawn(run_background(self.state.clone())),
+                tokio::spawn(self.state.dispatcher().run_until_stopped()),
+            ]
+        });
         let served = self.server.await;
-        if let Some(b) = background {
-            b.abort();
+        // An attempt cut short here keeps its lease until it runs out; it is
+        // then made again, by this instance after a restart or by another.
+        for task in background.iter().flatten() {
+            task.abort();
         }
         self.state.db.close().await;
         tracing::info!("stopped");
         Ok(served?)
+    }
+}
+
+impl AppState {
+    /// A notification dispatcher on this state's database and HTTP client.
+    pub fn dispatcher(&self) -> notifications::Dispatcher {
+        notifications::Dispatcher::new(
+            self.db.clone(),
+            self.notifier.clone(),
+            self.settings.notify_retry_delays.clone(),
+        )
     }
 }
 

@@ -146,6 +146,20 @@ impl From<LinkError> for ApiError {
     }
 }
 
+impl From<crate::notifications::NotifyError> for ApiError {
+    fn from(e: crate::notifications::NotifyError) -> Self {
+        use crate::notifications::NotifyError;
+        match e {
+            NotifyError::NotFound => ApiError::NotFound,
+            NotifyError::NoUrl => ApiError::BadRequest(vec![ErrorEntry::rule(
+                "notification_uri_missing",
+                "No notification URL is configured",
+            )]),
+            NotifyError::Db(e) => ApiError::internal(e),
+        }
+    }
+}
+
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         ApiError::internal(e)

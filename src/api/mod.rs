@@ -12,6 +12,7 @@ use crate::startup::AppState;
 
 pub mod error;
 pub mod links;
+pub mod notifications;
 pub mod oauth;
 pub mod openapi;
 pub mod settings;
@@ -97,6 +98,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::resource("/notification-settings")
                         .route(web::get().to(settings::get_notification_settings))
                         .route(web::post().to(settings::save_notification_settings)),
+                )
+                .route("/notifications", web::get().to(notifications::list))
+                .route(
+                    "/notifications/{id}/resend",
+                    web::post().to(notifications::resend),
                 )
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiError::NotFound)

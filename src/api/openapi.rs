@@ -17,6 +17,8 @@ use utoipa::{Modify, OpenApi};
         super::links::list,
         super::settings::get_notification_settings,
         super::settings::save_notification_settings,
+        super::notifications::list,
+        super::notifications::resend,
     ),
     modifiers(&BearerAuth)
 )]

@@ -563,6 +563,7 @@ struct DetailPage {
     updated: String,
     paid: Option<String>,
     payments: Vec<PaymentRow>,
+    notifications: Vec<super::notifications::EventRow>,
     url: String,
     qr_svg: String,
     editable: bool,
@@ -593,6 +594,7 @@ async fn detail(
     let now = Utc::now();
     let status = link.status_at(now);
     let url = link.url(&state.settings.public_url);
+    let notifications = super::notifications::of_link(&state, &user, &link.id).await?;
     let page = DetailPage {
         chrome: user.chrome("links"),
         status: status.as_str(),
@@ -625,6 +627,7 @@ async fn detail(
                 created: display_time(p.created_at, tz),
             })
             .collect(),
+        notifications,
         qr_svg: qr_svg(&url),
         url,
         editable: status == Status::Created,

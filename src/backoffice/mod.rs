@@ -24,6 +24,7 @@ use crate::web::{PageError, PAGE_CSP};
 pub mod account;
 pub mod forms;
 pub mod links;
+pub mod notifications;
 pub mod session;
 pub mod settings;
 
@@ -84,6 +85,7 @@ pub fn scope(
         )
         .configure(account::routes)
         .configure(links::routes)
+        .configure(notifications::routes)
         .configure(settings::routes)
         .default_service(web::to(crate::web::not_found))
 }

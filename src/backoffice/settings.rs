@@ -1,5 +1,5 @@
-//! Admin settings: the notification URL and signing secret, users, and API
-//! credentials. Staff are refused every page here with 403.
+//! Admin settings: users and API credentials (the notification settings are in
+//! `backoffice::notifications`). Staff are refused every page here with 403.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -18,11 +18,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(
         "/settings",
         web::get().to(|| async { see_other("/settings/notifications") }),
-    )
-    .route("/settings/notifications", web::get().to(notifications_page))
-    .route(
-        "/settings/notifications",
-        web::post().to(save_notifications),
     )
     .route("/settings/users", web::get().to(users_page))
     .route("/settings/users", web::post().to(add_user))
@@ -50,95 +45,11 @@ fn html(status: StatusCode, page: impl Template) -> Result<HttpResponse, PageErr
 }
 
 /// The sub-navigation of the settings pages.
-const TABS: [(&str, &str); 3] = [
+pub(super) const TABS: [(&str, &str); 3] = [
     ("notifications", "Notifications"),
     ("users", "Users"),
     ("api-clients", "API credentials"),
 ];
-
-// ------------------------------------------------------------ notifications
-
-#[derive(Template)]
-#[template(path = "backoffice/settings/notifications.html")]
-struct NotificationsPage {
-    chrome: Chrome,
-    tabs: &'static [(&'static str, &'static str)],
-    tab: &'static str,
-    notification_uri: String,
-    webhook_secret: String,
-    error: Option<String>,
-}
-
-async fn notifications_page(
-    user: SignedIn,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, PageError> {
-    user.require_admin()?;
-    let merchant = crate::merchants::get(&state.db, user.merchant())
-        .await
-        .map_err(PageError::internal)?;
-    html(
-        StatusCode::OK,
-        NotificationsPage {
-            chrome: user.chrome("settings"),
-            tabs: &TABS,
-            tab: "notifications",
-            notification_uri: merchant.notification_uri.unwrap_or_default(),
-            webhook_secret: merchant.webhook_secret,
-            error: None,
-        },
-    )
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct NotificationForm {
-    notification_uri: String,
-}
-
-async fn save_notifications(
-    user: SignedIn,
-    Form(form): Form<NotificationForm>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, PageError> {
-    user.require_admin()?;
-    let typed = form.notification_uri.trim();
-    // The same rule as the API: http(s), and no private address unless allowed.
-    let saved = if typed.is_empty() {
-        Ok(None)
-    } else {
-        crate::notifications::check_url(typed, state.settings.allow_private_webhooks)
-            .await
-            .map(|u| Some(u.to_string()))
-    };
-    match saved {
-        Ok(uri) => {
-            state
-                .db
-                .set_notification_uri(user.merchant(), uri.as_deref())
-                .await
-                .map_err(PageError::internal)?;
-            set_flash(&user.session, Flash::ok("Notification URL saved."));
-            Ok(see_other("/settings/notifications"))
-        }
-        Err(e) => {
-            let merchant = crate::merchants::get(&state.db, user.merchant())
-                .await
-                .map_err(PageError::internal)?;
-            html(
-                StatusCode::BAD_REQUEST,
-                NotificationsPage {
-                    chrome: user.chrome("settings"),
-                    tabs: &TABS,
-                    tab: "notifications",
-                    notification_uri: typed.to_string(),
-                    webhook_secret: merchant.webhook_secret,
-                    error: Some(format!("The URL {e}.")),
-                },
-            )
-        }
-    }
-}
 
 // -------------------------------------------------------------------- users
 

@@ -79,7 +79,9 @@ struct PaymentRow {
     created_at: i64,
 }
 
-/// Inserts an outbox event for a status change, inside the caller's transaction.
+/// Inserts an outbox event for a status change, inside the caller's transaction;
+/// it starts pending and due at once (the column defaults). After the commit the
+/// caller calls `outbox_committed` to wake the dispatcher.
 macro_rules! insert_event {
     ($tx:expr, $link:expr, $payload:expr, $now:expr) => {
         sqlx::query(
@@ -332,6 +334,7 @@ impl Db {
         })?;
         match link {
             Some(mut link) => {
+                self.outbox_committed();
                 self.attach_payments(std::slice::from_mut(&mut link))
                     .await?;
                 Ok(Transition::Done(link))
@@ -359,7 +362,7 @@ impl Db {
                  SELECT seq FROM links WHERE status = 'CREATED' AND due_date <= $1 LIMIT $2{lock})
              RETURNING {LINK_COLUMNS}"
         );
-        write_tx!(self, |tx| {
+        let n = write_tx!(self, |tx| {
             let rows = sqlx::query_as::<_, LinkRow>(&sql)
                 .bind(to_millis(now))
                 .bind(batch)
@@ -371,7 +374,11 @@ impl Db {
                 insert_event!(tx, link, event(&link), now)?;
             }
             Ok::<_, DbError>(n)
-        })
+        })?;
+        if n > 0 {
+            self.outbox_committed();
+        }
+        Ok(n)
     }
 
     pub async fn has_links(&self, merchant: MerchantId) -> DbResult<bool> {

@@ -16,6 +16,7 @@ use sqlx::sqlite::{
 pub mod auth;
 pub mod links;
 pub mod merchants;
+pub mod notifications;
 pub mod payments;
 pub mod query;
 pub mod sessions;
@@ -44,7 +45,7 @@ pub type DbResult<T> = Result<T, DbError>;
 #[derive(Clone, Debug)]
 pub enum Db {
     Sqlite(SqliteDb),
-    Postgres(PgPool),
+    Postgres(PgDb),
 }
 
 /// SQLite allows one writer at a time. All writes go through a pool of exactly one
@@ -55,6 +56,26 @@ pub enum Db {
 pub struct SqliteDb {
     pub(crate) read: SqlitePool,
     pub(crate) write: SqlitePool,
+    outbox: OutboxSignal,
+}
+
+#[derive(Clone, Debug)]
+pub struct PgDb {
+    pub(crate) pool: PgPool,
+    outbox: OutboxSignal,
+}
+
+/// Tells this process's notification dispatcher that outbox events were
+/// committed, so that it sends them at once instead of at its next poll. A
+/// counter in a watch channel: a signal sent while the dispatcher is busy is
+/// seen when it next waits, never lost. Other instances find the events by polling.
+#[derive(Clone, Debug)]
+pub struct OutboxSignal(std::sync::Arc<tokio::sync::watch::Sender<u64>>);
+
+impl OutboxSignal {
+    fn new() -> OutboxSignal {
+        OutboxSignal(std::sync::Arc::new(tokio::sync::watch::channel(0).0))
+    }
 }
 
 /// Runs `$body` with `$pool` bound to a pool that may serve reads.
@@ -66,7 +87,7 @@ macro_rules! read {
                 $body
             }
             $crate::db::Db::Postgres(p) => {
-                let $pool = p;
+                let $pool = &p.pool;
                 $body
             }
         }
@@ -87,7 +108,7 @@ macro_rules! write_tx {
                 out
             }
             $crate::db::Db::Postgres(p) => {
-                let mut $tx = p.begin().await?;
+                let mut $tx = p.pool.begin().await?;
                 let out = $body;
                 if out.is_ok() {
                     $tx.commit().await?;
@@ -119,14 +140,21 @@ impl Db {
                 .max_connections(8)
                 .connect_with(options)
                 .await?;
-            Ok(Db::Sqlite(SqliteDb { read, write }))
+            Ok(Db::Sqlite(SqliteDb {
+                read,
+                write,
+                outbox: OutboxSignal::new(),
+            }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(30))
                 .connect(url)
                 .await?;
-            Ok(Db::Postgres(pool))
+            Ok(Db::Postgres(PgDb {
+                pool,
+                outbox: OutboxSignal::new(),
+            }))
         } else {
             Err(DbError::UnsupportedUrl(url.to_string()))
         }
@@ -143,9 +171,26 @@ impl Db {
     pub async fn migrate(&self) -> DbResult<()> {
         match self {
             Db::Sqlite(s) => sqlx::migrate!("./migrations/sqlite").run(&s.write).await?,
-            Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
+            Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(&p.pool).await?,
         }
         Ok(())
+    }
+
+    fn outbox(&self) -> &OutboxSignal {
+        match self {
+            Db::Sqlite(s) => &s.outbox,
+            Db::Postgres(p) => &p.outbox,
+        }
+    }
+
+    /// Called after a transaction that wrote outbox events has committed.
+    pub(crate) fn outbox_committed(&self) {
+        self.outbox().0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes each time outbox events are committed through this `Db`.
+    pub fn outbox_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.outbox().0.subscribe()
     }
 
     /// A round trip to the database, for `/healthz`.
@@ -162,7 +207,7 @@ impl Db {
                 s.read.close().await;
                 s.write.close().await;
             }
-            Db::Postgres(p) => p.close().await,
+            Db::Postgres(p) => p.pool.close().await,
         }
     }
 

@@ -220,6 +220,9 @@ impl Db {
                 }
             }
         })?;
+        if paid.is_some() {
+            self.outbox_committed();
+        }
         Ok(paid)
     }
 

@@ -248,20 +248,26 @@ async fn cli_reports_errors_on_stderr(backend: Backend) {
 }
 
 /// A running `paybylink serve` on a free port, read from its "listening" log line.
-struct Served {
-    child: std::process::Child,
-    port: u16,
+pub(crate) struct Served {
+    pub(crate) child: std::process::Child,
+    pub(crate) port: u16,
     /// Log lines up to and including the "listening" line.
     early: Vec<String>,
     rest: std::sync::mpsc::Receiver<String>,
 }
 
+fn start_serve(db: &TestDb) -> Served {
+    start_serve_with(db, &[])
+}
+
+/// `paybylink serve` with further environment variables.
 // The child is handed back in `Served` and waited for in `stop_serve`.
 #[allow(clippy::zombie_processes)]
-fn start_serve(db: &TestDb) -> Served {
+pub(crate) fn start_serve_with(db: &TestDb, env: &[(&str, &str)]) -> Served {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_paybylink"))
         .args(["serve", "--bind", "127.0.0.1:0"])
+        .envs(env.iter().copied())
         .env("DATABASE_URL", &db.url)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
@@ -302,7 +308,7 @@ fn start_serve(db: &TestDb) -> Served {
 }
 
 /// Sends SIGTERM, waits for a clean exit, and returns the whole log.
-fn stop_serve(mut served: Served) -> String {
+pub(crate) fn stop_serve(mut served: Served) -> String {
     let pid = served.child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])

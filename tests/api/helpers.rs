@@ -192,17 +192,28 @@ pub async fn spawn_app_with(backend: Backend, background: bool) -> TestApp {
 
 /// A server whose public URL (the base of link URLs, and https or not) is given.
 pub async fn spawn_app_at(backend: Backend, background: bool, public_url: &str) -> TestApp {
+    spawn_app_configured(backend, background, |s| s.public_url = public_url.into()).await
+}
+
+/// A server whose settings `configure` adjusts, e.g. to allow notification URLs
+/// on loopback (test receivers) or to shorten the retry delays.
+pub async fn spawn_app_configured(
+    backend: Backend,
+    background: bool,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
     let db = TestDb::new(backend).await;
-    let settings = Settings {
+    let mut settings = Settings {
         database_url: db.url.clone(),
         bind: "127.0.0.1:0".into(),
-        public_url: public_url.into(),
+        public_url: PUBLIC_URL.into(),
         secret_key: None,
         allow_private_webhooks: false,
         notify_retry_delays: vec![1, 2, 4, 8, 16],
         smtp_url: None,
         mail_from: None,
     };
+    configure(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();

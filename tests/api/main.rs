@@ -10,6 +10,7 @@ mod helpers;
 mod cli;
 mod idempotency;
 mod lifecycle;
+mod notifications;
 mod oauth;
 mod pages;
 mod pagination;
