@@ -357,3 +357,34 @@ async fn unknown_api_paths_and_health(backend: Backend) {
     assert_eq!(res.headers()["x-content-type-options"], "nosniff");
     app.stop().await;
 }
+
+/// PostgreSQL in production usually requires TLS: with `sslmode=require` the
+/// service connects over TLS (the test server has `ssl = on`, as Debian's does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_can_use_tls() {
+    let Some(url) = postgres_url() else { return };
+    let plain = sqlx::PgPool::connect(&url).await.unwrap();
+    let ssl: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(&plain)
+        .await
+        .unwrap();
+    plain.close().await;
+    assert_eq!(
+        ssl, "on",
+        "the test PostgreSQL server must have TLS enabled"
+    );
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let tls_url = format!("{url}{separator}sslmode=require");
+    let db = paybylink::db::Db::connect(&tls_url).await.unwrap();
+    db.ping().await.unwrap();
+    db.close().await;
+    // The same build's driver, on the same URL, really encrypts.
+    let pool = sqlx::PgPool::connect(&tls_url).await.unwrap();
+    let encrypted: bool =
+        sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(encrypted, "the connection is encrypted");
+    pool.close().await;
+}
