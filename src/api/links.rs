@@ -433,20 +433,10 @@ fn parse_list_query(query: &str) -> Result<ListQuery, ApiError> {
                     format!("must be between 1 and {}", links::MAX_PAGE),
                 )),
             },
+            // The API lists newest first only; a cursor of another order is not its own.
             "cursor" => match links::Cursor::decode(&v) {
-                // The API lists newest first only; a cursor of another order is not its own.
-                Some(
-                    c @ links::Cursor {
-                        value: links::SortValue::Int(_),
-                        ..
-                    },
-                ) => q.after = Some(c),
-                Some(_) => errors.push(ErrorEntry::at_parameter(
-                    "cursor",
-                    "Invalid",
-                    "is not a cursor from this API",
-                )),
-                None => errors.push(ErrorEntry::at_parameter(
+                Some(c) if matches!(c.value, links::SortValue::Int(_)) => q.after = Some(c),
+                _ => errors.push(ErrorEntry::at_parameter(
                     "cursor",
                     "Invalid",
                     "is not a cursor from this API",

@@ -121,10 +121,15 @@ impl Db {
     }
 
     pub async fn user_by_id(&self, id: &str) -> DbResult<Option<UserRow>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        self.user_where("id", id).await
+    }
+
+    /// The user whose `column` (a unique one: `id` or `email`) equals `value`.
+    async fn user_where(&self, column: &'static str, value: &str) -> DbResult<Option<UserRow>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {column} = $1");
         let row = read!(self, |pool| {
             sqlx::query_as::<_, UserRow>(&sql)
-                .bind(id)
+                .bind(value)
                 .fetch_optional(pool)
                 .await?
         });
@@ -200,14 +205,7 @@ impl Db {
     }
 
     pub async fn user_by_email(&self, email: &str) -> DbResult<Option<UserRow>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
-        let row = read!(self, |pool| {
-            sqlx::query_as::<_, UserRow>(&sql)
-                .bind(email)
-                .fetch_optional(pool)
-                .await?
-        });
-        Ok(row)
+        self.user_where("email", email).await
     }
 
     pub async fn insert_api_client(
