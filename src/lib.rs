@@ -5,6 +5,7 @@
 //! - `merchants`, `auth`: tenants, users, API clients and tokens;
 //! - `money`: currencies and amounts in minor units;
 //! - `notifications`: where notifications may go;
+//! - `email`: the link and receipt emails, their outbox and SMTP sending;
 //! - `payments`: paying a link: card checks, the acquirer boundary, the race-free pay;
 //! - `api`: the REST API over those rules; `backoffice`: the merchant's pages;
 //!   `shopper`: the hosted payment page and its receipt; `cli`: the admin commands;
@@ -17,6 +18,7 @@ pub mod backoffice;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod email;
 pub mod links;
 pub mod merchants;
 pub mod money;

@@ -12,7 +12,7 @@ use chrono::Utc;
 
 use crate::config::Settings;
 use crate::db::Db;
-use crate::{api, auth, links, notifications, random, telemetry};
+use crate::{api, auth, email, links, notifications, random, telemetry};
 
 /// What every request handler may reach.
 pub struct AppState {
@@ -26,6 +26,8 @@ pub struct AppState {
     /// The HTTP client notifications go out with (the dispatcher's and the
     /// backoffice's test send), with the address check of CONTRACT section 7.
     pub notifier: notifications::Sender,
+    /// Sends link and receipt emails; `None` when SMTP is not configured.
+    pub mailer: Option<email::Mailer>,
 }
 
 pub struct Application {
@@ -45,6 +47,12 @@ const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::hours(24);
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        // Before anything else: a bad email setting stops the start with a
+        // message that says which.
+        let mailer = email::Mailer::from_settings(
+            settings.smtp_url.as_deref(),
+            settings.mail_from.as_deref(),
+        )?;
         let db = Db::connect(&settings.database_url).await?;
         db.migrate().await?;
         let secret_key = match &settings.secret_key {
@@ -72,6 +80,7 @@ impl Application {
             secret_key,
             acquirer: Arc::new(crate::payments::SandboxAcquirer::new()),
             notifier,
+            mailer,
         });
         let server_state = state.clone();
         let server = HttpServer::new(move || {
@@ -97,6 +106,10 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(10)
         .run();
+        match &state.mailer {
+            Some(m) => tracing::info!(from = %m.from(), "link and receipt emails are sent"),
+            None => tracing::info!("email is off: PAYBYLINK_SMTP_URL is not set"),
+        }
         tracing::info!(port, backend = state.db.backend(), "listening");
         Ok(Application {
             port,
@@ -120,14 +133,19 @@ impl Application {
     }
 
     /// Serves; `background: false` leaves out the expiry sweep, housekeeping and
-    /// the notification dispatcher, for tests that must see the database exactly
-    /// as requests left it (they can drive [`AppState::dispatcher`] by hand).
+    /// the notification and email dispatchers, for tests that must see the
+    /// database exactly as requests left it (they can drive
+    /// [`AppState::dispatcher`] and [`AppState::email_dispatcher`] by hand).
     pub async fn run(self, background: bool) -> anyhow::Result<()> {
         let background = background.then(|| {
-            [
+            let mut tasks = vec![
                 tokio::spawn(run_background(self.state.clone())),
                 tokio::spawn(self.state.dispatcher().run_until_stopped()),
-            ]
+            ];
+            if let Some(emails) = self.state.email_dispatcher() {
+                tasks.push(tokio::spawn(emails.run_until_stopped()));
+            }
+            tasks
         });
         let served = self.server.await;
         // An attempt cut short here keeps its lease until it runs out; it is
@@ -155,9 +173,27 @@ impl AppState {
     pub fn link_rules(&self) -> crate::links::Rules {
         crate::links::Rules {
             allow_private_webhooks: self.settings.allow_private_webhooks,
-            // No SMTP support is configured in this build yet: sendByEmail is refused
-            // with email_not_configured until the email outbox lands.
-            mail_configured: false,
+            mail_configured: self.mailer.is_some(),
+        }
+    }
+
+    /// An email dispatcher on this state's database and mailer, when SMTP is
+    /// configured. Its retries start with the notification delays.
+    pub fn email_dispatcher(&self) -> Option<email::Dispatcher> {
+        let mailer = self.mailer.clone()?;
+        Some(email::Dispatcher::new(
+            self.db.clone(),
+            mailer,
+            email::RetryPolicy::new(self.settings.notify_retry_delays.clone()),
+        ))
+    }
+
+    /// What queueing an email needs: whether SMTP is configured, and the base
+    /// of the URLs the emails carry.
+    pub fn outbox(&self) -> email::Outbox<'_> {
+        email::Outbox {
+            enabled: self.mailer.is_some(),
+            public_url: &self.settings.public_url,
         }
     }
 }

@@ -523,6 +523,7 @@ pub async fn create(
         merchant,
         &input,
         state.link_rules(),
+        state.outbox(),
         idempotency,
         now,
     )

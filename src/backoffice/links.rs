@@ -565,6 +565,9 @@ struct DetailPage {
     paid: Option<String>,
     payments: Vec<PaymentRow>,
     notifications: Vec<super::notifications::EventRow>,
+    emails: Vec<super::emails::EmailRow>,
+    /// Where "Send by email" sends the link.
+    email_to: Vec<String>,
     url: String,
     qr_svg: String,
     editable: bool,
@@ -652,6 +655,7 @@ async fn detail(
     let status = link.status_at(now);
     let url = link.url(&state.settings.public_url);
     let notifications = super::notifications::of_link(&state, &user, &link.id).await?;
+    let emails = super::emails::of_link(&state, &user, &link.id).await?;
     let page = DetailPage {
         chrome: user.chrome("links"),
         status: status.as_str(),
@@ -685,6 +689,8 @@ async fn detail(
             })
             .collect(),
         notifications,
+        emails,
+        email_to: crate::email::link_recipients(&link),
         qr_svg: qr_svg(&url),
         url,
         editable: status == Status::Created,
@@ -920,16 +926,23 @@ async fn create(
         user.merchant(),
         &input,
         state.link_rules(),
+        state.outbox(),
         idempotency,
         Utc::now(),
     )
     .await
     {
         Ok(Created::New(link)) => {
-            set_flash(
-                &user.session,
-                Flash::ok("Payment link created. Share the link below with your customer."),
-            );
+            let recipients = crate::email::link_recipients(&link);
+            let text = if link.send_by_email && !recipients.is_empty() {
+                format!(
+                    "Payment link created and being sent by email to {}.",
+                    recipients.join(", ")
+                )
+            } else {
+                "Payment link created. Share the link below with your customer.".to_string()
+            };
+            set_flash(&user.session, Flash::ok(text));
             Ok(see_other(&format!("/links/{}", urlencode(&link.id))))
         }
         Ok(Created::Replay(id)) => Ok(see_other(&format!("/links/{}", urlencode(&id)))),

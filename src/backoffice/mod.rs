@@ -22,6 +22,7 @@ use crate::startup::AppState;
 use crate::web::{PageError, PAGE_CSP};
 
 pub mod account;
+pub mod emails;
 pub mod forms;
 pub mod link_form;
 pub mod links;
@@ -87,6 +88,7 @@ pub fn scope(
         .configure(account::routes)
         .configure(links::routes)
         .configure(notifications::routes)
+        .configure(emails::routes)
         .configure(settings::routes)
         .default_service(web::to(crate::web::not_found))
 }

@@ -5,8 +5,10 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use super::emails::insert_email;
 use super::query::{like_escape, query_as_built, Sql};
 use super::{from_millis, read, to_millis, write_tx, Db, DbError, DbResult};
+use crate::email::NewEmail;
 use crate::links::{Link, LinkFields, ListQuery, Payment, SortKey, SortValue, Status, Transition};
 use crate::merchants::{MerchantId, ProductId};
 use crate::money::Currency;
@@ -169,11 +171,14 @@ impl Db {
     }
 
     /// Inserts a new link; with an idempotency key, stores the key and the answer in
-    /// the same transaction, so a retry finds either both or neither.
+    /// the same transaction, so a retry finds either both or neither; and so are
+    /// its `emails` (the link email of `sendByEmail`) queued: none is sent for a
+    /// link that was not made, none is lost for one that was.
     pub async fn insert_link(
         &self,
         link: &Link,
         idempotency: Option<(&str, &str, String)>,
+        emails: &[NewEmail],
     ) -> DbResult<()> {
         write_tx!(self, |tx| {
             if let Some((key, hash, response)) = &idempotency {
@@ -228,8 +233,15 @@ impl Db {
             .bind(list_to_json(&link.additional))
             .execute(&mut *tx)
             .await?;
+            for email in emails {
+                insert_email!(tx, link, email, link.created_at)?;
+            }
             Ok::<_, DbError>(())
-        })
+        })?;
+        if !emails.is_empty() {
+            self.emails_committed();
+        }
+        Ok(())
     }
 
     pub async fn idempotent_response(

@@ -14,6 +14,7 @@ use sqlx::sqlite::{
 };
 
 pub mod auth;
+pub mod emails;
 pub mod links;
 pub mod merchants;
 pub mod notifications;
@@ -57,18 +58,21 @@ pub struct SqliteDb {
     pub(crate) read: SqlitePool,
     pub(crate) write: SqlitePool,
     outbox: OutboxSignal,
+    mail: OutboxSignal,
 }
 
 #[derive(Clone, Debug)]
 pub struct PgDb {
     pub(crate) pool: PgPool,
     outbox: OutboxSignal,
+    mail: OutboxSignal,
 }
 
 /// Tells this process's notification dispatcher that outbox events were
-/// committed, so that it sends them at once instead of at its next poll. A
-/// counter in a watch channel: a signal sent while the dispatcher is busy is
-/// seen when it next waits, never lost. Other instances find the events by polling.
+/// committed (or its email dispatcher that emails were), so that it sends them
+/// at once instead of at its next poll. A counter in a watch channel: a signal
+/// sent while the dispatcher is busy is seen when it next waits, never lost.
+/// Other instances find the rows by polling.
 #[derive(Clone, Debug)]
 pub struct OutboxSignal(std::sync::Arc<tokio::sync::watch::Sender<u64>>);
 
@@ -144,6 +148,7 @@ impl Db {
                 read,
                 write,
                 outbox: OutboxSignal::new(),
+                mail: OutboxSignal::new(),
             }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
@@ -154,6 +159,7 @@ impl Db {
             Ok(Db::Postgres(PgDb {
                 pool,
                 outbox: OutboxSignal::new(),
+                mail: OutboxSignal::new(),
             }))
         } else {
             Err(DbError::UnsupportedUrl(url.to_string()))
@@ -191,6 +197,25 @@ impl Db {
     /// Changes each time outbox events are committed through this `Db`.
     pub fn outbox_watch(&self) -> tokio::sync::watch::Receiver<u64> {
         self.outbox().0.subscribe()
+    }
+
+    /// The email outbox's own signal: the email dispatcher is not woken by
+    /// notification events, nor the notification dispatcher by emails.
+    fn mail(&self) -> &OutboxSignal {
+        match self {
+            Db::Sqlite(s) => &s.mail,
+            Db::Postgres(p) => &p.mail,
+        }
+    }
+
+    /// Called after a transaction that queued emails has committed.
+    pub(crate) fn emails_committed(&self) {
+        self.mail().0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes each time emails are queued through this `Db`.
+    pub fn mail_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.mail().0.subscribe()
     }
 
     /// A round trip to the database, for `/healthz`.

@@ -5,8 +5,10 @@
 
 use chrono::{DateTime, Utc};
 
+use super::emails::insert_email;
 use super::links::{insert_event, LinkRow, LINK_COLUMNS};
 use super::{read, to_millis, write_tx, Db, DbError, DbResult};
+use crate::email::NewEmail;
 use crate::links::Link;
 use crate::payments::PaymentStatus;
 
@@ -178,7 +180,8 @@ impl Db {
     /// as one conditional UPDATE (still CREATED, before its due date, at the amount
     /// that was authorised, with a place left), becoming PAID when that was the
     /// last place; in the same transaction as the payment's capture record
-    /// (PENDING → APPROVED with its authorisation) and the outbox event. `None`
+    /// (PENDING → APPROVED with its authorisation), the outbox event and the
+    /// receipt email `receipt` makes of the link, if any. `None`
     /// when the link could not take the payment: nothing is written and the caller
     /// voids the authorisation. The link comes without its payments.
     pub async fn complete_payment(
@@ -188,6 +191,7 @@ impl Db {
         authorisation: &str,
         now: DateTime<Utc>,
         event: &(dyn Fn(&Link) -> String + Sync),
+        receipt: &(dyn Fn(&Link) -> Option<NewEmail> + Sync),
     ) -> DbResult<Option<Link>> {
         let sql = format!(
             "UPDATE links SET payments_approved = payments_approved + 1,
@@ -201,7 +205,7 @@ impl Db {
                 AND (payments_allowed IS NULL OR payments_approved < payments_allowed)
              RETURNING {LINK_COLUMNS}"
         );
-        let paid: Option<Link> = write_tx!(self, |tx| {
+        let paid: Option<(Link, bool)> = write_tx!(self, |tx| {
             let row = sqlx::query_as::<_, LinkRow>(&sql)
                 .bind(&link.id)
                 .bind(to_millis(now))
@@ -231,14 +235,22 @@ impl Db {
                         )));
                     }
                     insert_event!(tx, paid, event(&paid), now)?;
-                    Ok(Some(paid))
+                    let email = receipt(&paid);
+                    if let Some(email) = &email {
+                        insert_email!(tx, paid, email, now)?;
+                    }
+                    Ok(Some((paid, email.is_some())))
                 }
             }
         })?;
-        if paid.is_some() {
-            self.outbox_committed();
+        let Some((paid, emailed)) = paid else {
+            return Ok(None);
+        };
+        self.outbox_committed();
+        if emailed {
+            self.emails_committed();
         }
-        Ok(paid)
+        Ok(Some(paid))
     }
 
     /// Notes that the acquirer confirmed the capture of an approved payment.

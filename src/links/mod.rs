@@ -263,11 +263,14 @@ async fn validate_all(
     }
 }
 
+/// Creates a link; with `sendByEmail`, its email to each of its addresses is
+/// queued in the same transaction (`outbox` says where its URL points).
 pub async fn create(
     db: &Db,
     caller: MerchantId,
     input: &LinkInput,
     rules: Rules,
+    outbox: crate::email::Outbox<'_>,
     idempotency: Option<Idempotency<'_>>,
     now: DateTime<Utc>,
 ) -> Result<Created, LinkError> {
@@ -314,7 +317,15 @@ pub async fn create(
     let stored_key = idempotency
         .as_ref()
         .map(|i| (i.key, i.request_hash, (i.render)(&link)));
-    match db.insert_link(&link, stored_key).await {
+    // The validator refused sendByEmail without SMTP, so `enabled` holds here;
+    // it is checked again so that nothing is queued that no one would send.
+    let emails = if link.send_by_email && outbox.enabled {
+        let name = crate::email::merchant_name(db, caller).await?;
+        crate::email::link_emails(&link, &name, outbox.public_url)
+    } else {
+        Vec::new()
+    };
+    match db.insert_link(&link, stored_key, &emails).await {
         Ok(()) => Ok(Created::New(Box::new(link))),
         // A concurrent request with the same key committed first: answer as it did.
         Err(e) if e.is_unique_violation() && idempotency.is_some() => {

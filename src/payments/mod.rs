@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::db::payments::{AttemptLimit, AttemptRecorded, NewAttempt};
 use crate::db::{Db, DbError};
+use crate::email;
 use crate::links::{self, Link, Payment, Status};
 use crate::money::Currency;
 use crate::random;
@@ -117,6 +118,7 @@ pub async fn pay(
     acquirer: &dyn Acquirer,
     request: &PayRequest<'_>,
     public_url: &str,
+    outbox: email::Outbox<'_>,
 ) -> Result<Paid, PayError> {
     let code = request.code;
     let link = db.link_by_code(code).await?.ok_or(PayError::NotFound)?;
@@ -190,8 +192,33 @@ pub async fn pay(
             public_url,
         )
     };
+    let payment = Payment {
+        id: transaction_id.clone(),
+        status: PaymentStatus::Approved.as_str().to_string(),
+        amount_minor: link.amount_minor,
+        brand: Some(card.brand.as_str().to_string()),
+        last4: Some(card.number.last4().to_string()),
+        created_at: now,
+    };
+    // The receipt is written with the payment, made from the link as it is
+    // paid; only the merchant's name is read before.
+    let merchant_name = match (outbox.enabled, &link.customer_email) {
+        (true, Some(_)) => Some(email::merchant_name(db, link.merchant_id).await?),
+        _ => None,
+    };
+    let receipt = |l: &Link| {
+        let name = merchant_name.as_deref()?;
+        email::receipt_email(l, &payment, name, outbox.public_url)
+    };
     let completed = db
-        .complete_payment(&link, &transaction_id, &authorisation, Utc::now(), &event)
+        .complete_payment(
+            &link,
+            &transaction_id,
+            &authorisation,
+            Utc::now(),
+            &event,
+            &receipt,
+        )
         .await;
     let paid_link = match completed {
         Ok(Some(paid)) => paid,
@@ -231,14 +258,6 @@ pub async fn pay(
             tracing::error!(transaction_id, error = %e, "capture failed after the link was paid")
         }
     }
-    let payment = Payment {
-        id: transaction_id,
-        status: PaymentStatus::Approved.as_str().to_string(),
-        amount_minor: paid_link.amount_minor,
-        brand: Some(card.brand.as_str().to_string()),
-        last4: Some(card.number.last4().to_string()),
-        created_at: now,
-    };
     Ok(Paid {
         link: paid_link,
         payment,

@@ -13,7 +13,7 @@ pub mod i18n;
 mod page;
 mod pay;
 mod receipt;
-mod views;
+pub(crate) mod views;
 
 use i18n::Tr;
 

@@ -79,6 +79,7 @@ pub async fn submit(
         state.acquirer.as_ref(),
         &request,
         &state.settings.public_url,
+        state.outbox(),
     )
     .await;
 

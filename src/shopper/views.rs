@@ -37,7 +37,7 @@ impl Summary {
 }
 
 /// The taxes of a link as the shopper reads them: "VAT (on €80.00)", "€20.00".
-fn taxes_of(tr: &Tr, link: &Link) -> Vec<(String, String)> {
+pub(crate) fn taxes_of(tr: &Tr, link: &Link) -> Vec<(String, String)> {
     link.taxes
         .iter()
         .map(|t| {
@@ -54,8 +54,16 @@ fn taxes_of(tr: &Tr, link: &Link) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The date a receipt shows for `payment` of `link` (the page's and the email's).
+pub(crate) fn receipt_date(link: &Link, payment: &Payment) -> DateTime<Utc> {
+    // A multi-use link has many payments; its paid_at is the last one's.
+    link.paid_at
+        .filter(|_| !link.is_multi_use())
+        .unwrap_or(payment.created_at)
+}
+
 /// The additional fields to show where `shown_here` says.
-fn details_of(link: &Link, shown_here: fn(DisplayOn) -> bool) -> Vec<(String, String)> {
+pub(crate) fn details_of(link: &Link, shown_here: fn(DisplayOn) -> bool) -> Vec<(String, String)> {
     link.additional
         .iter()
         .filter(|a| shown_here(a.display_on))
@@ -273,11 +281,7 @@ impl ReceiptPage {
                 ("last4", payment.last4.as_deref().unwrap_or("")),
             ],
         );
-        // A multi-use link has many payments; its paid_at is the last one's.
-        let paid_at: DateTime<Utc> = link
-            .paid_at
-            .filter(|_| !link.is_multi_use())
-            .unwrap_or(payment.created_at);
+        let paid_at = receipt_date(link, payment);
         ReceiptPage {
             thanks: tr.t_with("receipt-thanks", &[("merchant", &checkout.merchant_name)]),
             merchant: checkout.merchant_name.clone(),

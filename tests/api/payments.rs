@@ -475,7 +475,14 @@ fn pay_in_background(
             card: &card,
             shown_amount: None,
         };
-        payments::pay(&state.db, acquirer.as_ref(), &request, PUBLIC_URL).await
+        payments::pay(
+            &state.db,
+            acquirer.as_ref(),
+            &request,
+            PUBLIC_URL,
+            state.outbox(),
+        )
+        .await
     })
 }
 
