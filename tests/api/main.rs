@@ -6,8 +6,10 @@ mod backoffice_browser;
 mod backoffice_helpers;
 mod browser;
 mod helpers;
+mod smtp;
 
 mod cli;
+mod email;
 mod idempotency;
 mod lifecycle;
 mod link_options;
