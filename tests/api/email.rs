@@ -4,6 +4,7 @@
 //! server is back (also across a restart), `sendByEmail` without SMTP refused,
 //! the receipt after a payment, and the detail page's "Send by email".
 
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use paybylink::auth::Role;
@@ -417,6 +418,37 @@ async fn a_receipt_email_follows_an_approved_payment(backend: Backend) {
     assert_eq!(sent[0].kind, Kind::Receipt);
     assert_eq!(sent[0].payment_id.as_deref(), Some(transaction.as_str()));
 
+    // A multi-use link: a receipt for each approved payment, while it stays
+    // CREATED and when its last payment makes it PAID.
+    let mut body = app.body();
+    body["customerEmail"] = json!("eva@example.com");
+    body["paymentsAllowed"] = json!(2);
+    let multi = app.create_link(&body).await;
+    let code = link_code(&multi);
+    for _ in 0..2 {
+        let token = app.token_of(&code).await;
+        assert_eq!(app.pay(&code, &token, VISA).await.status(), 303);
+    }
+    assert_eq!(app.stored_status(&id_of(&multi)).await, "PAID");
+    let got = smtp.wait_for(3, DEADLINE).await;
+    let receipts: Vec<&Mail> = got.iter().filter(|m| to(m) == "eva@example.com").collect();
+    assert_eq!(receipts.len(), 2);
+    let sent = all_sent(&app, &id_of(&multi), 2).await;
+    let mut paid: Vec<&str> = sent
+        .iter()
+        .filter_map(|e| e.payment_id.as_deref())
+        .collect();
+    paid.sort();
+    paid.dedup();
+    assert_eq!(paid.len(), 2, "one receipt per payment: {sent:?}");
+    for t in paid {
+        assert_eq!(
+            receipts.iter().filter(|r| r.text().contains(t)).count(),
+            1,
+            "{t}"
+        );
+    }
+
     // A link without a customer email gets no receipt.
     let mut body = app.body();
     body["receiverEmails"] = json!(["shop@shoes.example"]);
@@ -543,4 +575,55 @@ async fn send_by_email_from_the_detail_page(backend: Backend) {
     }
     assert_eq!(smtp.messages().len(), 3);
     app.stop().await;
+}
+
+/// A bad email setting stops `serve` at once, with a message that says which
+/// and never repeats the SMTP URL (it may hold a password).
+#[test]
+fn bad_email_settings_stop_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("test.db").display());
+    let server = ("PAYBYLINK_SMTP_URL", "smtp://user:secret@127.0.0.1:2525");
+    let cases = [
+        (vec![server], "PAYBYLINK_MAIL_FROM is not"),
+        (
+            vec![server, ("PAYBYLINK_MAIL_FROM", "shop@")],
+            "PAYBYLINK_MAIL_FROM \"shop@\" is not an email address",
+        ),
+        (
+            vec![
+                ("PAYBYLINK_SMTP_URL", "https://user:secret@mail.example"),
+                ("PAYBYLINK_MAIL_FROM", "shop@shoes.example"),
+            ],
+            "PAYBYLINK_SMTP_URL is not a usable SMTP URL",
+        ),
+    ];
+    for (env, expected) in cases {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_paybylink"))
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env_remove("PAYBYLINK_SMTP_URL")
+            .env_remove("PAYBYLINK_MAIL_FROM")
+            .envs(env)
+            .env("DATABASE_URL", &db)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run paybylink serve");
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > DEADLINE {
+                let _ = child.kill();
+                panic!("serve started despite {expected:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert!(!status.success(), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(!stderr.contains("secret"), "{stderr}");
+    }
 }
