@@ -25,6 +25,7 @@ pub mod account;
 pub mod forms;
 pub mod links;
 pub mod notifications;
+pub mod refunds;
 pub mod session;
 pub mod settings;
 
@@ -85,6 +86,7 @@ pub fn scope(
         )
         .configure(account::routes)
         .configure(links::routes)
+        .configure(refunds::routes)
         .configure(notifications::routes)
         .configure(settings::routes)
         .default_service(web::to(crate::web::not_found))

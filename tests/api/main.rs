@@ -15,6 +15,7 @@ mod oauth;
 mod pages;
 mod pagination;
 mod payments;
+mod refunds;
 mod shopper;
 mod status_codes;
 mod tenancy;

@@ -42,26 +42,26 @@ on_both_backends!(
 
 /// What a receiver answers to one request.
 #[derive(Clone, Copy, Debug)]
-enum Reply {
+pub(crate) enum Reply {
     Status(u16),
     /// Answers 200 only after 8 seconds: too late.
     Late,
 }
 
 #[derive(Clone, Debug)]
-struct Received {
-    at: Instant,
-    path: String,
-    headers: HashMap<String, String>,
-    body: String,
+pub(crate) struct Received {
+    pub(crate) at: Instant,
+    pub(crate) path: String,
+    pub(crate) headers: HashMap<String, String>,
+    pub(crate) body: String,
 }
 
 impl Received {
-    fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers.get(name).map(String::as_str).unwrap_or("")
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).expect("a JSON body")
     }
 }
@@ -75,7 +75,7 @@ struct Script {
 
 /// A merchant's system: an HTTP server on a loopback port that records every
 /// request and answers as scripted.
-struct Receiver {
+pub(crate) struct Receiver {
     port: u16,
     script: Arc<Mutex<Script>>,
     handle: actix_web::dev::ServerHandle,
@@ -117,7 +117,7 @@ async fn receive(
 
 impl Receiver {
     /// Answers `replies` in order, then `then` to every further request.
-    async fn start(replies: &[Reply], then: Reply) -> Receiver {
+    pub(crate) async fn start(replies: &[Reply], then: Reply) -> Receiver {
         let script = Arc::new(Mutex::new(Script {
             replies: replies.iter().copied().collect(),
             then: Some(then),
@@ -146,15 +146,15 @@ impl Receiver {
         }
     }
 
-    async fn always(status: u16) -> Receiver {
+    pub(crate) async fn always(status: u16) -> Receiver {
         Receiver::start(&[], Reply::Status(status)).await
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.script.lock().unwrap().log.clone()
     }
 
@@ -163,7 +163,7 @@ impl Receiver {
     }
 
     /// Waits until `n` requests came in; panics after `within`.
-    async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
+    pub(crate) async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
         let start = Instant::now();
         loop {
             let got = self.received();
@@ -179,7 +179,7 @@ impl Receiver {
         }
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.handle.stop(false).await;
     }
 }
@@ -187,7 +187,11 @@ impl Receiver {
 // ----------------------------------------------------------------- helpers
 
 /// An app whose notification URLs may point at loopback receivers.
-async fn app_for_receivers(backend: Backend, background: bool, delays: &[u64]) -> TestApp {
+pub(crate) async fn app_for_receivers(
+    backend: Backend,
+    background: bool,
+    delays: &[u64],
+) -> TestApp {
     let delays = delays.to_vec();
     spawn_app_configured(backend, background, move |s| {
         s.allow_private_webhooks = true;
@@ -196,7 +200,7 @@ async fn app_for_receivers(backend: Backend, background: bool, delays: &[u64]) -
     .await
 }
 
-async fn set_url(app: &TestApp, url: &str) {
+pub(crate) async fn set_url(app: &TestApp, url: &str) {
     let res = app
         .post_json(
             &app.merchant.token,
@@ -241,7 +245,7 @@ async fn settled(app: &TestApp, link_id: &str, within: Duration) -> Event {
     }
 }
 
-async fn secret_of(app: &TestApp) -> String {
+pub(crate) async fn secret_of(app: &TestApp) -> String {
     notifications::signing_keys(&app.state.db, MerchantId(app.merchant.id))
         .await
         .unwrap()
@@ -251,7 +255,7 @@ async fn secret_of(app: &TestApp) -> String {
 /// Verifies a Standard Webhooks signature the way a merchant would, without the
 /// service's code: true when one of the header's `v1,` signatures is the
 /// HMAC-SHA256 of `{id}.{timestamp}.{body}` under the secret's key.
-fn verifies(secret: &str, r: &Received) -> bool {
+pub(crate) fn verifies(secret: &str, r: &Received) -> bool {
     let key = STANDARD
         .decode(secret.strip_prefix("whsec_").expect("a whsec_ secret"))
         .expect("a base64 key");
