@@ -251,10 +251,16 @@ async fn a_partial_refund_then_the_rest(backend: Backend) {
     }
     let schemas = &doc["components"]["schemas"];
     for field in ["transactionId", "amount", "reason"] {
-        assert!(schemas["RefundBody"]["properties"][field].is_object(), "{field}");
+        assert!(
+            schemas["RefundBody"]["properties"][field].is_object(),
+            "{field}"
+        );
     }
     for field in ["refundedAmount", "refunds"] {
-        assert!(schemas["PaymentView"]["properties"][field].is_object(), "{field}");
+        assert!(
+            schemas["PaymentView"]["properties"][field].is_object(),
+            "{field}"
+        );
     }
     let statuses = schemas["Status"]["enum"].as_array().unwrap();
     for s in ["PARTIALLY_REFUNDED", "REFUNDED"] {
