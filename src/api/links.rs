@@ -152,8 +152,9 @@ fn parse_body(body: Value) -> Result<LinkInput, ApiError> {
 pub struct PaymentView {
     /// At most 20 characters.
     transaction_id: String,
-    /// PENDING (waiting for the acquirer), APPROVED (it paid the link), DECLINED,
-    /// VOIDED (authorised after the link closed; the hold was released) or FAILED.
+    /// PENDING (waiting for the acquirer), APPROVED (it paid the link; refunds do
+    /// not change it), DECLINED, VOIDED (authorised after the link closed; the hold
+    /// was released) or FAILED.
     #[schema(example = "APPROVED")]
     status: String,
     #[schema(value_type = f64)]
@@ -392,7 +393,7 @@ pub async fn update(
     params(("id" = String, Path, description = "Pay By Link identifier")),
     responses(
         (status = 200, body = LinkView, description = "The cancelled link, also when it was cancelled already"),
-        (status = 400, body = super::error::ErrorList, description = "PAID or EXPIRED (status_not_cancellable)"),
+        (status = 400, body = super::error::ErrorList, description = "PAID, PARTIALLY_REFUNDED, REFUNDED or EXPIRED (status_not_cancellable)"),
         (status = 401, body = super::error::StatusError),
         (status = 404, body = super::error::StatusError),
     ),
