@@ -300,7 +300,7 @@ pub async fn refund(
     };
     match settle(db, acquirer, &pending, public_url).await? {
         Settled::Succeeded(link) => Ok(Refunded {
-            link,
+            link: *link,
             refund_id: pending.id,
             amount_minor: pending.amount_minor,
         }),
@@ -314,7 +314,7 @@ pub async fn refund(
 
 /// How asking the acquirer for a reserved refund ended.
 enum Settled {
-    Succeeded(Link),
+    Succeeded(Box<Link>),
     Refused(String),
     /// No answer: still PENDING.
     Unknown(String),
@@ -367,7 +367,7 @@ async fn settle(
                 status = link.stored_status.as_str(),
                 "refund succeeded"
             );
-            Ok(Settled::Succeeded(link))
+            Ok(Settled::Succeeded(Box::new(link)))
         }
         Err(AcquirerError::Refused(reason)) => {
             tracing::warn!(
