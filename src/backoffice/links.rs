@@ -695,7 +695,7 @@ async fn detail(
             .iter()
             .map(|t| {
                 (
-                    t.kind.clone(),
+                    link_form::tax_label(&t.kind).to_string(),
                     amount_text(t.amount_minor, link.currency),
                     t.base_minor
                         .map(|b| amount_text(b, link.currency))
