@@ -150,6 +150,16 @@ impl AppState {
             self.settings.notify_retry_delays.clone(),
         )
     }
+
+    /// What link rules depend on in this configuration.
+    pub fn link_rules(&self) -> crate::links::Rules {
+        crate::links::Rules {
+            allow_private_webhooks: self.settings.allow_private_webhooks,
+            // No SMTP support is configured in this build yet: sendByEmail is refused
+            // with email_not_configured until the email outbox lands.
+            mail_configured: false,
+        }
+    }
 }
 
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {

@@ -45,6 +45,17 @@ expiry-hint = MM/YY
 cvc-label = Security code
 cvc-hint = 3 digits on the back of the card, 4 on the front for American Express
 pay-button = Pay { $amount }
+accepted-cards = Accepted cards: { $brands }
+taxes-heading = Taxes included
+details-heading = Details
+tax-with-base = { $kind } (on { $base })
+tax-valueAddedTax = VAT
+tax-exciseDuty = Excise duty
+tax-municipalTax = Municipal tax
+tax-stateTax = State tax
+tax-airportTax = Airport tax
+tax-salesTax = Sales tax
+tax-other = Other tax
 secure-note = Only the card brand and its last four digits are kept. The full card number and security code are never stored.
 
 ## Why a payment did not go through
@@ -63,6 +74,7 @@ error-cardNumber-missing = Enter the card number.
 error-cardNumber-not-digits = The card number can only contain digits.
 error-cardNumber-length = This card number is too short or too long.
 error-cardNumber-luhn = This card number is not valid. Please check it for typing mistakes.
+error-cardNumber-brand = This card is not accepted for this payment. Please use one of the accepted cards.
 error-expiry-missing = Enter the expiry date.
 error-expiry-format = Enter the expiry date as MM/YY, for example 04/29.
 error-expiry-past = This card has expired.

@@ -43,6 +43,17 @@ expiry-hint = MM/AA
 cvc-label = Código de seguridad
 cvc-hint = 3 cifras en el reverso de la tarjeta, 4 en el anverso en American Express
 pay-button = Pagar { $amount }
+accepted-cards = Tarjetas aceptadas: { $brands }
+taxes-heading = Impuestos incluidos
+details-heading = Detalles
+tax-with-base = { $kind } (sobre { $base })
+tax-valueAddedTax = IVA
+tax-exciseDuty = Impuesto especial
+tax-municipalTax = Impuesto municipal
+tax-stateTax = Impuesto estatal
+tax-airportTax = Tasa aeroportuaria
+tax-salesTax = Impuesto sobre las ventas
+tax-other = Otro impuesto
 secure-note = Solo se guardan la marca de la tarjeta y sus cuatro últimas cifras. El número completo y el código de seguridad nunca se almacenan.
 
 ## Por qué no se ha completado un pago
@@ -61,6 +72,7 @@ error-cardNumber-missing = Introduce el número de tarjeta.
 error-cardNumber-not-digits = El número de tarjeta solo puede contener cifras.
 error-cardNumber-length = Este número de tarjeta es demasiado corto o demasiado largo.
 error-cardNumber-luhn = Este número de tarjeta no es válido. Comprueba que esté bien escrito.
+error-cardNumber-brand = Esta tarjeta no se acepta para este pago. Utilice una de las tarjetas aceptadas.
 error-expiry-missing = Introduce la fecha de caducidad.
 error-expiry-format = Introduce la fecha de caducidad como MM/AA, por ejemplo 04/29.
 error-expiry-past = Esta tarjeta está caducada.

@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use super::{ApiError, Caller, ErrorEntry};
 use crate::links::{
-    self, Created, FieldError, Idempotency, Language, Link, LinkInput, ListQuery, Status,
+    self, AdditionalInput, Created, DisplayOn, FieldError, Idempotency, Language, Link, LinkInput,
+    ListQuery, Status, TaxInput,
 };
 use crate::startup::AppState;
 
@@ -59,6 +60,40 @@ pub struct LinkRequest {
     /// Deprecated; up to 12 characters, stored and echoed.
     #[schema(value_type = Option<String>, deprecated)]
     code: Option<Value>,
+    /// Approved payments the link takes, 1 to 10,000, or `null` for unlimited; 1 when absent.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 10000)]
+    payments_allowed: Option<Value>,
+    /// 1 to 525,600: the due date is this many minutes after now. Not with `dueDate`.
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 525600)]
+    expiration_in_minute: Option<Value>,
+    /// This link's notifications go here instead of the merchant's URL.
+    #[schema(value_type = Option<String>)]
+    notification_url: Option<Value>,
+    /// The shopper's email address.
+    #[schema(value_type = Option<String>, format = Email)]
+    customer_email: Option<Value>,
+    /// Send the link to `customerEmail` (required then) and `receiverEmails` at creation.
+    #[schema(value_type = Option<bool>)]
+    send_by_email: Option<Value>,
+    /// Up to 10 further addresses that receive the link.
+    #[schema(value_type = Option<Vec<String>>)]
+    receiver_emails: Option<Value>,
+    /// Up to 10 taxes included in the amount, in its currency; they add up to at most the amount.
+    #[schema(value_type = Option<Vec<TaxView>>)]
+    taxes: Option<Value>,
+    /// Card brands accepted (`visa`, `master`, `amex`); absent or empty: all.
+    #[schema(value_type = Option<Vec<String>>)]
+    allowed_payment_methods: Option<Value>,
+    /// Up to 20 fields of the merchant's own, keywords unique.
+    #[schema(value_type = Option<Vec<AdditionalView>>)]
+    additional: Option<Value>,
+}
+
+/// Keeps an explicit `null` apart from an absent field (`paymentsAllowed: null`
+/// means unlimited, absent means one payment).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 #[derive(Clone, Copy)]
@@ -66,6 +101,7 @@ enum Kind {
     Text,
     Integer,
     Number,
+    Boolean,
 }
 
 /// Turns one JSON value into the text the validator reads, or a type error.
@@ -88,6 +124,7 @@ fn field(
         // Decimal text is accepted for amounts too: it is exact where a float is not.
         (Kind::Number, Value::Number(n)) => Some(n.to_string()),
         (Kind::Number, Value::String(s)) => Some(s.clone()),
+        (Kind::Boolean, Value::Bool(b)) => Some(b.to_string()),
         _ => None,
     };
     if text.is_none() {
@@ -95,16 +132,126 @@ fn field(
             Kind::Text => "must be a string",
             Kind::Integer => "must be an integer",
             Kind::Number => "must be a number",
+            Kind::Boolean => "must be true or false",
         };
         errors.push(FieldError::new(name, "Type", title));
     }
     text
 }
 
+/// The elements of a JSON array, or a type error against the field; `null` and
+/// absent are an empty list.
+fn json_list<'a>(
+    value: &'a Option<Value>,
+    name: &str,
+    errors: &mut Vec<FieldError>,
+) -> &'a [Value] {
+    match value {
+        None | Some(Value::Null) => &[],
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            errors.push(FieldError::new(name, "Type", "must be an array"));
+            &[]
+        }
+    }
+}
+
+/// An array of strings, each checked like [`field`] at `name/index`.
+fn texts(value: &Option<Value>, name: &str, errors: &mut Vec<FieldError>) -> Vec<String> {
+    let items = json_list(value, name, errors).to_vec();
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            field(&Some(v.clone()), &format!("{name}/{i}"), Kind::Text, errors).unwrap_or_default()
+        })
+        .collect()
+}
+
+/// An array of objects; each element's members are read by `read` with the
+/// element's pointer prefix.
+fn records<T>(
+    value: &Option<Value>,
+    name: &str,
+    errors: &mut Vec<FieldError>,
+    read: impl Fn(&serde_json::Map<String, Value>, &str, &mut Vec<FieldError>) -> T,
+) -> Vec<T>
+where
+    T: Default,
+{
+    let items = json_list(value, name, errors).to_vec();
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Value::Object(map) => read(map, &format!("{name}/{i}"), errors),
+            _ => {
+                errors.push(FieldError::new(
+                    &format!("{name}/{i}"),
+                    "Type",
+                    "must be an object",
+                ));
+                T::default()
+            }
+        })
+        .collect()
+}
+
+fn member(
+    map: &serde_json::Map<String, Value>,
+    at: &str,
+    key: &str,
+    kind: Kind,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    field(&map.get(key).cloned(), &format!("{at}/{key}"), kind, errors)
+}
+
 impl LinkRequest {
     fn into_input(self) -> LinkInput {
         let mut e = Vec::new();
+        let payments_allowed = match &self.payments_allowed {
+            Some(Value::Null) => Some("unlimited".to_string()),
+            other => field(other, "paymentsAllowed", Kind::Integer, &mut e),
+        };
+        let receiver_emails = texts(&self.receiver_emails, "receiverEmails", &mut e);
+        let allowed_payment_methods = texts(
+            &self.allowed_payment_methods,
+            "allowedPaymentMethods",
+            &mut e,
+        );
+        let taxes = records(&self.taxes, "taxes", &mut e, |m, at, e| TaxInput {
+            kind: member(m, at, "kind", Kind::Text, e),
+            amount: member(m, at, "amount", Kind::Number, e),
+            base: member(m, at, "base", Kind::Number, e),
+        });
+        let additional = records(&self.additional, "additional", &mut e, |m, at, e| {
+            AdditionalInput {
+                keyword: member(m, at, "keyword", Kind::Text, e),
+                value: member(m, at, "value", Kind::Text, e),
+                display_on: member(m, at, "displayOn", Kind::Text, e),
+            }
+        });
         LinkInput {
+            payments_allowed,
+            expiration_in_minute: field(
+                &self.expiration_in_minute,
+                "expirationInMinute",
+                Kind::Integer,
+                &mut e,
+            ),
+            notification_url: field(
+                &self.notification_url,
+                "notificationUrl",
+                Kind::Text,
+                &mut e,
+            ),
+            customer_email: field(&self.customer_email, "customerEmail", Kind::Text, &mut e),
+            send_by_email: field(&self.send_by_email, "sendByEmail", Kind::Boolean, &mut e),
+            receiver_emails,
+            taxes,
+            allowed_payment_methods,
+            additional,
             id: field(&self.id, "id", Kind::Text, &mut e),
             amount: field(&self.amount, "amount", Kind::Number, &mut e),
             currency: field(&self.currency, "currency", Kind::Text, &mut e),
@@ -218,7 +365,48 @@ pub struct LinkView {
     updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     paid_at: Option<String>,
+    /// Approved payments the link takes; `null`: unlimited.
+    payments_allowed: Option<i64>,
+    /// Approved payments it still takes; `null`: unlimited.
+    available_payments: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notification_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer_email: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    send_by_email: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    receiver_emails: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    taxes: Vec<TaxView>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    allowed_payment_methods: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    additional: Vec<AdditionalView>,
     payments: Vec<PaymentView>,
+}
+
+/// A tax included in the link's amount.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaxView {
+    /// valueAddedTax, exciseDuty, municipalTax, stateTax, airportTax, salesTax or other.
+    #[schema(example = "valueAddedTax")]
+    kind: String,
+    #[schema(value_type = f64)]
+    amount: serde_json::Number,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
+    base: Option<serde_json::Number>,
+}
+
+/// A field of the merchant's own, shown to the shopper where `displayOn` says.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdditionalView {
+    keyword: String,
+    value: String,
+    display_on: DisplayOn,
 }
 
 impl LinkView {
@@ -248,6 +436,37 @@ impl LinkView {
             created_at: links::format_time(link.created_at),
             updated_at: links::format_time(link.updated_at),
             paid_at: link.paid_at.map(links::format_time),
+            payments_allowed: link.payments_allowed,
+            available_payments: link.available_payments(),
+            notification_url: link.notification_url.clone(),
+            customer_email: link.customer_email.clone(),
+            send_by_email: link.send_by_email,
+            receiver_emails: link.receiver_emails.clone(),
+            taxes: link
+                .taxes
+                .iter()
+                .map(|t| TaxView {
+                    kind: t.kind.clone(),
+                    amount: crate::money::to_json_number(t.amount_minor, link.currency),
+                    base: t
+                        .base_minor
+                        .map(|b| crate::money::to_json_number(b, link.currency)),
+                })
+                .collect(),
+            allowed_payment_methods: link
+                .allowed_payment_methods
+                .iter()
+                .map(|b| b.as_str())
+                .collect(),
+            additional: link
+                .additional
+                .iter()
+                .map(|a| AdditionalView {
+                    keyword: a.keyword.clone(),
+                    value: a.value.clone(),
+                    display_on: a.display_on,
+                })
+                .collect(),
             payments: link
                 .payments
                 .iter()
@@ -335,7 +554,16 @@ pub async fn create(
         request_hash: &request_hash,
         render: &render,
     });
-    match links::create(&state.db, merchant, &input, idempotency, now).await? {
+    match links::create(
+        &state.db,
+        merchant,
+        &input,
+        state.link_rules(),
+        idempotency,
+        now,
+    )
+    .await?
+    {
         Created::New(link) => Ok(ok_link(&link, &state)),
         Created::Replay(body) => Ok(HttpResponse::Ok()
             .content_type("application/json")
@@ -384,7 +612,15 @@ pub async fn update(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let input = parse_body(body.into_inner())?;
-    let link = links::update(&state.db, merchant, &id, &input, Utc::now()).await?;
+    let link = links::update(
+        &state.db,
+        merchant,
+        &id,
+        &input,
+        state.link_rules(),
+        Utc::now(),
+    )
+    .await?;
     Ok(ok_link(&link, &state))
 }
 

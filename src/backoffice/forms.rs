@@ -26,6 +26,17 @@ impl FieldErrors {
         self.0.get(field).map(String::as_str)
     }
 
+    /// The error of `field` or of anything inside it (`taxes/0/amount` is inside
+    /// `taxes/0` and `taxes`); the first by field name, so the choice is stable.
+    pub fn first_under(&self, field: &str) -> Option<&str> {
+        let inside = format!("{field}/");
+        self.0
+            .iter()
+            .filter(|(k, _)| *k == field || k.starts_with(&inside))
+            .min_by(|a, b| a.0.cmp(b.0))
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -9,6 +9,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use super::forms::{self, csv_field, display_time, FieldErrors};
+use super::link_form::{self, LinkForm, OptionsView};
 use super::{see_other, set_flash, Chrome, Flash, Form, NoFields, SignedIn};
 use crate::links::{
     self, Created, Cursor, Idempotency, Link, LinkError, LinkInput, ListQuery, SortKey, Status,
@@ -581,6 +582,62 @@ struct DetailPage {
     qr_svg: String,
     editable: bool,
     time_zone: String,
+    /// The section-11 options that are set, as (label, value).
+    options: Vec<(&'static str, String)>,
+    /// (kind, amount, base)
+    taxes: Vec<(String, String, String)>,
+    /// (keyword, value, where shown)
+    additional: Vec<(String, String, &'static str)>,
+}
+
+/// The options of a link that differ from the defaults, for the detail page.
+fn option_rows(link: &Link) -> Vec<(&'static str, String)> {
+    let mut rows = Vec::new();
+    match link.payments_allowed {
+        Some(1) => {}
+        Some(n) => rows.push((
+            "Payments allowed",
+            format!(
+                "{n} ({} made, {} left)",
+                link.payments_approved,
+                link.available_payments().unwrap_or_default()
+            ),
+        )),
+        None => rows.push((
+            "Payments allowed",
+            format!("Unlimited ({} made)", link.payments_approved),
+        )),
+    }
+    if let Some(url) = &link.notification_url {
+        rows.push(("Notification URL", url.clone()));
+    }
+    if let Some(email) = &link.customer_email {
+        rows.push(("Customer email", email.clone()));
+    }
+    if !link.receiver_emails.is_empty() {
+        rows.push(("Also sent to", link.receiver_emails.join(", ")));
+    }
+    if link.send_by_email {
+        rows.push(("Sent by email", "When created".into()));
+    }
+    if !link.allowed_payment_methods.is_empty() {
+        let names: Vec<&str> = link
+            .allowed_payment_methods
+            .iter()
+            .map(|b| b.display_name())
+            .collect();
+        rows.push(("Accepted cards", names.join(", ")));
+    }
+    rows
+}
+
+fn where_shown(d: links::DisplayOn) -> &'static str {
+    match d {
+        links::DisplayOn::None => "Not shown",
+        links::DisplayOn::Payment => "Payment page",
+        links::DisplayOn::Receipt => "Receipt",
+        links::DisplayOn::Both => "Payment page and receipt",
+    }
 }
 
 /// The link URL as a QR code, as inline SVG markup made by us (no user text in it).
@@ -660,6 +717,31 @@ async fn detail(
         url,
         editable: status == Status::Created,
         time_zone: tz.name().to_string(),
+        options: option_rows(&link),
+        taxes: link
+            .taxes
+            .iter()
+            .map(|t| {
+                (
+                    link_form::tax_label(&t.kind).to_string(),
+                    amount_text(t.amount_minor, link.currency),
+                    t.base_minor
+                        .map(|b| amount_text(b, link.currency))
+                        .unwrap_or_default(),
+                )
+            })
+            .collect(),
+        additional: link
+            .additional
+            .iter()
+            .map(|a| {
+                (
+                    a.keyword.clone(),
+                    a.value.clone(),
+                    where_shown(a.display_on),
+                )
+            })
+            .collect(),
         id: link.id,
     };
     html(StatusCode::OK, page)
@@ -744,15 +826,6 @@ async fn cancel_one(
 
 // ------------------------------------------------------------ create, edit
 
-/// The create and edit form: fields named as the API's JSON fields.
-#[derive(Deserialize)]
-struct LinkForm {
-    #[serde(flatten)]
-    input: LinkInput,
-    #[serde(rename = "formToken")]
-    form_token: Option<String>,
-}
-
 struct ProductOption {
     id: i64,
     name: String,
@@ -776,6 +849,7 @@ struct FormPage {
     countries: Vec<CountryOption>,
     form_token: String,
     time_zone: String,
+    options: OptionsView,
 }
 
 async fn form_page(
@@ -808,8 +882,6 @@ async fn form_page(
     Ok(FormPage {
         chrome: user.chrome(if editing.is_some() { "links" } else { "new" }),
         editing,
-        values,
-        errors,
         products,
         currencies: Currency::all()
             .into_iter()
@@ -818,6 +890,9 @@ async fn form_page(
         countries,
         form_token,
         time_zone: user.user.time_zone.name().to_string(),
+        options: OptionsView::new(&values, &errors),
+        values,
+        errors,
     })
 }
 
@@ -856,8 +931,8 @@ async fn create(
     Form(form): Form<LinkForm>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let typed = form.input.clone();
-    let input = prepared(form.input, &user);
+    let typed = form.input();
+    let input = prepared(form.input(), &user);
     let token = form.form_token.filter(|t| !t.is_empty() && t.len() <= 64);
     // The form token is the idempotency key: a double-clicked or re-sent form
     // finds the link the first submission made instead of making another.
@@ -868,7 +943,16 @@ async fn create(
         request_hash: "backoffice-form",
         render: &render,
     });
-    match links::create(&state.db, user.merchant(), &input, idempotency, Utc::now()).await {
+    match links::create(
+        &state.db,
+        user.merchant(),
+        &input,
+        state.link_rules(),
+        idempotency,
+        Utc::now(),
+    )
+    .await
+    {
         Ok(Created::New(link)) => {
             set_flash(
                 &user.session,
@@ -893,25 +977,6 @@ async fn create(
     }
 }
 
-/// A link's stored values as the form shows them.
-fn values_of(link: &Link, tz: Tz) -> LinkInput {
-    LinkInput {
-        amount: Some(money::format_decimal(link.amount_minor, link.currency)),
-        currency: Some(link.currency.code().into()),
-        country: Some(link.country.clone()),
-        product_id: Some(link.product_id.to_string()),
-        merchant_transaction_id: Some(link.merchant_transaction_id.clone()),
-        description: link.description.clone(),
-        customer_id: Some(link.customer_id.clone()),
-        due_date: Some(forms::utc_to_local_input(link.due_date, tz)),
-        language: Some(link.language.as_str().into()),
-        merchant_params: link.merchant_params.clone(),
-        reference_id: link.reference_id.clone(),
-        code: link.code.clone(),
-        ..Default::default()
-    }
-}
-
 async fn edit_form(
     user: SignedIn,
     id: web::Path<String>,
@@ -921,7 +986,7 @@ async fn edit_form(
         Ok(link) => link,
         Err(back) => return Ok(back),
     };
-    let values = values_of(&link, user.user.time_zone);
+    let values = link_form::values_of(&link, user.user.time_zone);
     let page = form_page(
         &user,
         &state,
@@ -940,10 +1005,19 @@ async fn update(
     Form(form): Form<LinkForm>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let typed = form.input.clone();
-    let input = prepared(form.input, &user);
+    let typed = form.input();
+    let input = prepared(form.input(), &user);
     let location = format!("/links/{}", urlencode(&id));
-    match links::update(&state.db, user.merchant(), &id, &input, Utc::now()).await {
+    match links::update(
+        &state.db,
+        user.merchant(),
+        &id,
+        &input,
+        state.link_rules(),
+        Utc::now(),
+    )
+    .await
+    {
         Ok(_) => {
             set_flash(&user.session, Flash::ok("The link is updated."));
             Ok(see_other(&location))

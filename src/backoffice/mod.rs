@@ -23,6 +23,7 @@ use crate::web::{PageError, PAGE_CSP};
 
 pub mod account;
 pub mod forms;
+pub mod link_form;
 pub mod links;
 pub mod notifications;
 pub mod refunds;

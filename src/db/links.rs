@@ -14,7 +14,9 @@ use crate::money::Currency;
 pub(super) const LINK_COLUMNS: &str =
     "id, merchant_id, product_id, url_code, status, amount_minor, currency, \
     country, merchant_transaction_id, description, customer_id, due_date, language, \
-    merchant_params, reference_id, code, created_at, updated_at, paid_at";
+    merchant_params, reference_id, code, created_at, updated_at, paid_at, \
+    payments_allowed, payments_approved, notification_url, customer_email, send_by_email, \
+    receiver_emails, taxes, allowed_payment_methods, additional";
 
 #[derive(sqlx::FromRow)]
 pub(super) struct LinkRow {
@@ -37,6 +39,39 @@ pub(super) struct LinkRow {
     created_at: i64,
     updated_at: i64,
     paid_at: Option<i64>,
+    payments_allowed: Option<i64>,
+    payments_approved: i64,
+    notification_url: Option<String>,
+    customer_email: Option<String>,
+    send_by_email: i64,
+    receiver_emails: Option<String>,
+    taxes: Option<String>,
+    allowed_payment_methods: Option<String>,
+    additional: Option<String>,
+}
+
+/// A list column: JSON text, NULL when the list is empty.
+fn list_to_json<T: serde::Serialize>(list: &[T]) -> Option<String> {
+    if list.is_empty() {
+        None
+    } else {
+        serde_json::to_string(list).ok()
+    }
+}
+
+fn list_from_json<T: serde::de::DeserializeOwned>(
+    text: Option<&str>,
+    corrupt: impl Fn() -> DbError,
+) -> DbResult<Vec<T>> {
+    match text {
+        None => Ok(Vec::new()),
+        Some(t) => serde_json::from_str(t).map_err(|_| corrupt()),
+    }
+}
+
+/// Card brands are stored by their API names (`visa`, `master`, `amex`).
+fn brands_to_json(brands: &[crate::payments::Brand]) -> Option<String> {
+    list_to_json(&brands.iter().map(|b| b.as_str()).collect::<Vec<_>>())
 }
 
 impl LinkRow {
@@ -62,6 +97,23 @@ impl LinkRow {
             created_at: from_millis(self.created_at),
             updated_at: from_millis(self.updated_at),
             paid_at: self.paid_at.map(from_millis),
+            payments_allowed: self.payments_allowed,
+            payments_approved: self.payments_approved,
+            notification_url: self.notification_url,
+            customer_email: self.customer_email,
+            send_by_email: self.send_by_email != 0,
+            receiver_emails: list_from_json(self.receiver_emails.as_deref(), || {
+                corrupt("receiver_emails")
+            })?,
+            taxes: list_from_json(self.taxes.as_deref(), || corrupt("taxes"))?,
+            allowed_payment_methods: list_from_json::<String>(
+                self.allowed_payment_methods.as_deref(),
+                || corrupt("allowed_payment_methods"),
+            )?
+            .iter()
+            .map(|b| crate::payments::Brand::parse(b).ok_or_else(|| corrupt("brand")))
+            .collect::<DbResult<_>>()?,
+            additional: list_from_json(self.additional.as_deref(), || corrupt("additional"))?,
             payments: Vec::new(),
             id: self.id,
         })
@@ -140,8 +192,11 @@ impl Db {
             sqlx::query(
                 "INSERT INTO links (id, merchant_id, product_id, url_code, status, amount_minor, currency,
                     country, merchant_transaction_id, description, customer_id, due_date, language,
-                    merchant_params, reference_id, code, created_at, updated_at, paid_at, amount_scaled)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+                    merchant_params, reference_id, code, created_at, updated_at, paid_at, amount_scaled,
+                    payments_allowed, notification_url, customer_email, send_by_email,
+                    receiver_emails, taxes, allowed_payment_methods, additional)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                    $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)",
             )
             .bind(&link.id)
             .bind(link.merchant_id.0)
@@ -163,6 +218,14 @@ impl Db {
             .bind(to_millis(link.updated_at))
             .bind(link.paid_at.map(to_millis))
             .bind(crate::money::to_scaled(link.amount_minor, link.currency))
+            .bind(link.payments_allowed)
+            .bind(&link.notification_url)
+            .bind(&link.customer_email)
+            .bind(i64::from(link.send_by_email))
+            .bind(list_to_json(&link.receiver_emails))
+            .bind(list_to_json(&link.taxes))
+            .bind(brands_to_json(&link.allowed_payment_methods))
+            .bind(list_to_json(&link.additional))
             .execute(&mut *tx)
             .await?;
             Ok::<_, DbError>(())
@@ -271,8 +334,12 @@ impl Db {
             "UPDATE links SET product_id = $3, amount_minor = $4, currency = $5, country = $6,
                 merchant_transaction_id = $7, description = $8, customer_id = coalesce($9, customer_id),
                 due_date = coalesce($10, due_date), language = $11, merchant_params = $12,
-                reference_id = $13, code = $14, updated_at = $15, amount_scaled = $16
+                reference_id = $13, code = $14, updated_at = $15, amount_scaled = $16,
+                payments_allowed = $17, notification_url = $18, customer_email = $19,
+                send_by_email = $20, receiver_emails = $21, taxes = $22,
+                allowed_payment_methods = $23, additional = $24
              WHERE merchant_id = $1 AND id = $2 AND status = 'CREATED' AND due_date > $15
+                AND ($17 IS NULL OR payments_approved < $17)
              RETURNING {LINK_COLUMNS}"
         );
         let row: Option<LinkRow> = write_tx!(self, |tx| {
@@ -293,6 +360,14 @@ impl Db {
                 .bind(&f.code)
                 .bind(to_millis(now))
                 .bind(crate::money::to_scaled(f.amount_minor, f.currency))
+                .bind(f.payments_allowed)
+                .bind(&f.notification_url)
+                .bind(&f.customer_email)
+                .bind(i64::from(f.send_by_email))
+                .bind(list_to_json(&f.receiver_emails))
+                .bind(list_to_json(&f.taxes))
+                .bind(brands_to_json(&f.allowed_payment_methods))
+                .bind(list_to_json(&f.additional))
                 .fetch_optional(&mut *tx)
                 .await?;
             Ok::<_, DbError>(row)

@@ -110,9 +110,13 @@ impl Db {
                 Ok::<_, DbError>(Vec::new())
             } else {
                 let rows = sqlx::query_as::<_, ClaimedRow>(
-                    "SELECT e.id, e.payload, e.attempts, m.notification_uri, m.webhook_secret,
-                        m.previous_webhook_secret, m.webhook_secret_rotated_at
+                    // A link's own notificationUrl wins over the merchant's; both are
+                    // read at each attempt, so a change applies to later attempts.
+                    "SELECT e.id, e.payload, e.attempts,
+                        coalesce(l.notification_url, m.notification_uri) AS notification_uri,
+                        m.webhook_secret, m.previous_webhook_secret, m.webhook_secret_rotated_at
                      FROM events e JOIN merchants m ON m.id = e.merchant_id
+                        LEFT JOIN links l ON l.id = e.link_id
                      WHERE e.lease_owner = $1
                      ORDER BY e.next_attempt_at",
                 )

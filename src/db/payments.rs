@@ -30,6 +30,10 @@ pub struct AttemptLimit {
     pub pending_since: DateTime<Utc>,
     /// A new attempt is refused once the counted ones reach this number.
     pub max: i64,
+    /// Whether attempts in flight count towards `max` beside declined ones.
+    pub pending_count_towards_max: bool,
+    /// A new attempt is refused once this many are in flight.
+    pub max_pending: i64,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -75,16 +79,18 @@ impl Db {
             Db::Postgres(_) => Some("SELECT 1 FROM links WHERE id = $1 FOR UPDATE"),
             Db::Sqlite(_) => None,
         };
-        let counted = "(SELECT COUNT(*) FROM payments p WHERE p.link_id = $1 AND (
-                (p.status = 'DECLINED' AND p.created_at > $2)
-                OR (p.status = 'PENDING' AND p.created_at > $3)))";
+        let declined = "(SELECT COUNT(*) FROM payments p WHERE p.link_id = $1
+                AND p.status = 'DECLINED' AND p.created_at > $2)";
+        let pending = "(SELECT COUNT(*) FROM payments p WHERE p.link_id = $1
+                AND p.status = 'PENDING' AND p.created_at > $3)";
         let insert = format!(
             "INSERT INTO payments (id, link_id, merchant_id, status, amount_minor, brand, last4,
                 created_at, updated_at)
              SELECT $4, l.id, l.merchant_id, 'PENDING', l.amount_minor, $5, $6, $7, $7
              FROM links l
              WHERE l.id = $1 AND l.status = 'CREATED' AND l.due_date > $7
-               AND l.amount_minor = $9 AND l.currency = $10 AND {counted} < $8"
+               AND l.amount_minor = $9 AND l.currency = $10
+               AND {declined} + $11 * {pending} < $8 AND {pending} < $12"
         );
         write_tx!(self, |tx| {
             if let Some(lock) = lock {
@@ -104,6 +110,8 @@ impl Db {
                 .bind(limit.max)
                 .bind(attempt.link.amount_minor)
                 .bind(attempt.link.currency.code())
+                .bind(i64::from(limit.pending_count_towards_max))
+                .bind(limit.max_pending)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -166,12 +174,13 @@ impl Db {
         })
     }
 
-    /// The race-free heart of a payment: CREATED → PAID as one conditional UPDATE
-    /// (still at the amount that was authorised),
-    /// in the same transaction as the payment's capture record (PENDING →
-    /// APPROVED with its authorisation) and the PAID outbox event. `None` when the
-    /// link was no longer CREATED or past its due date at `now`: nothing is written
-    /// and the caller voids the authorisation. The link comes without its payments.
+    /// The race-free heart of a payment: the link takes one place of its allowance
+    /// as one conditional UPDATE (still CREATED, before its due date, at the amount
+    /// that was authorised, with a place left), becoming PAID when that was the
+    /// last place; in the same transaction as the payment's capture record
+    /// (PENDING → APPROVED with its authorisation) and the outbox event. `None`
+    /// when the link could not take the payment: nothing is written and the caller
+    /// voids the authorisation. The link comes without its payments.
     pub async fn complete_payment(
         &self,
         link: &Link,
@@ -181,9 +190,15 @@ impl Db {
         event: &(dyn Fn(&Link) -> String + Sync),
     ) -> DbResult<Option<Link>> {
         let sql = format!(
-            "UPDATE links SET status = 'PAID', paid_at = $2, updated_at = $2
+            "UPDATE links SET payments_approved = payments_approved + 1,
+                status = CASE WHEN payments_approved + 1 >= payments_allowed
+                    THEN 'PAID' ELSE 'CREATED' END,
+                paid_at = CASE WHEN payments_approved + 1 >= payments_allowed
+                    THEN $2 ELSE paid_at END,
+                updated_at = $2
              WHERE id = $1 AND status = 'CREATED' AND due_date > $2
                 AND amount_minor = $3 AND currency = $4
+                AND (payments_allowed IS NULL OR payments_approved < payments_allowed)
              RETURNING {LINK_COLUMNS}"
         );
         let paid: Option<Link> = write_tx!(self, |tx| {

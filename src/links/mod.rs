@@ -11,9 +11,13 @@ use crate::money::Currency;
 use crate::payments::{PaymentStatus, Refund, RefundStatus};
 use crate::random;
 
+pub mod options;
 pub mod validate;
 
-pub use validate::{validate, FieldError, Invalid, LinkFields, LinkInput};
+pub use options::{Additional, DisplayOn, Tax};
+pub use validate::{
+    validate, AdditionalInput, FieldError, Invalid, LinkFields, LinkInput, TaxInput,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -176,10 +180,34 @@ pub struct Link {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub paid_at: Option<DateTime<Utc>>,
+    /// How many approved payments the link takes; `None`: unlimited.
+    pub payments_allowed: Option<i64>,
+    /// How many approved payments it has had.
+    pub payments_approved: i64,
+    /// Where this link's notifications go instead of the merchant's URL.
+    pub notification_url: Option<String>,
+    pub customer_email: Option<String>,
+    pub send_by_email: bool,
+    pub receiver_emails: Vec<String>,
+    pub taxes: Vec<Tax>,
+    /// Card brands accepted; empty: any.
+    pub allowed_payment_methods: Vec<crate::payments::Brand>,
+    pub additional: Vec<Additional>,
     pub payments: Vec<Payment>,
 }
 
 impl Link {
+    /// Payments the link still takes; `None`: unlimited.
+    pub fn available_payments(&self) -> Option<i64> {
+        self.payments_allowed
+            .map(|allowed| (allowed - self.payments_approved).max(0))
+    }
+
+    /// Whether the link takes more than one payment.
+    pub fn is_multi_use(&self) -> bool {
+        self.payments_allowed != Some(1)
+    }
+
     /// The status at `now`: a CREATED link past its due date is EXPIRED everywhere at
     /// once, before the sweep writes it down.
     pub fn status_at(&self, now: DateTime<Utc>) -> Status {
@@ -240,40 +268,68 @@ pub enum Created {
     Replay(String),
 }
 
-/// Checks the fields that need the database (the product belongs to the merchant)
-/// after the ones that do not, and reports them all together.
+/// What the rules of a link depend on beyond its fields: the service's
+/// configuration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rules {
+    /// Notification URLs may point at loopback and private addresses.
+    pub allow_private_webhooks: bool,
+    /// An SMTP server is configured, so links can be sent by email.
+    pub mail_configured: bool,
+}
+
+/// Checks what needs the database, the network or the configuration (the product
+/// belongs to the merchant, the notification URL's host is public, email can be
+/// sent) after the rules that need nothing, and reports every failure together.
 async fn validate_all(
     db: &Db,
     input: &LinkInput,
     caller: MerchantId,
+    rules: Rules,
     now: DateTime<Utc>,
 ) -> Result<LinkFields, LinkError> {
     let checked = validate(input, caller, now);
-    let product = match &checked {
-        Ok(f) => Some(f.product_id),
-        Err(Invalid::Fields(errors)) if !errors.iter().any(|e| e.field == "productId") => input
-            .product_id
-            .as_deref()
-            .and_then(|p| p.trim().parse().ok())
-            .map(ProductId),
-        Err(_) => None,
+    let mut errors = match &checked {
+        Ok(_) => Vec::new(),
+        Err(Invalid::Fields(errors)) => errors.clone(),
+        Err(Invalid::ForeignMerchant) => return Err(LinkError::ForeignMerchant),
     };
-    let unknown_product = match product {
-        Some(p) => !db.product_belongs_to(caller, p).await?,
-        None => false,
-    };
-    let product_error =
-        || FieldError::new("productId", "Invalid", "is not a product of this merchant");
-    match checked {
-        Ok(_) if unknown_product => Err(LinkError::Invalid(vec![product_error()])),
-        Ok(fields) => Ok(fields),
-        Err(Invalid::Fields(mut errors)) => {
-            if unknown_product {
-                errors.push(product_error());
-            }
-            Err(LinkError::Invalid(errors))
+    let reported = |errors: &Vec<FieldError>, field: &str| errors.iter().any(|e| e.field == field);
+
+    let product = input
+        .product_id
+        .as_deref()
+        .and_then(|p| p.trim().parse().ok())
+        .map(ProductId);
+    if let Some(p) = product.filter(|_| !reported(&errors, "productId")) {
+        if !db.product_belongs_to(caller, p).await? {
+            errors.push(FieldError::new(
+                "productId",
+                "Invalid",
+                "is not a product of this merchant",
+            ));
         }
-        Err(e) => Err(e.into()),
+    }
+    if let Some(url) = input.notification_url.as_deref() {
+        if !reported(&errors, "notificationUrl") {
+            if let Err(why) =
+                crate::notifications::check_url(url, rules.allow_private_webhooks).await
+            {
+                errors.push(FieldError::new("notificationUrl", "Url", why.to_string()));
+            }
+        }
+    }
+    let send_by_email = input.send_by_email.as_deref().map(str::trim) == Some("true");
+    if send_by_email && !rules.mail_configured {
+        errors.push(FieldError {
+            field: "sendByEmail".into(),
+            code: "email_not_configured".into(),
+            title: "no SMTP server is configured, so links cannot be sent by email".into(),
+        });
+    }
+    match checked {
+        Ok(fields) if errors.is_empty() => Ok(fields),
+        _ => Err(LinkError::Invalid(errors)),
     }
 }
 
@@ -281,6 +337,7 @@ pub async fn create(
     db: &Db,
     caller: MerchantId,
     input: &LinkInput,
+    rules: Rules,
     idempotency: Option<Idempotency<'_>>,
     now: DateTime<Utc>,
 ) -> Result<Created, LinkError> {
@@ -289,7 +346,7 @@ pub async fn create(
             return Ok(Created::Replay(replay));
         }
     }
-    let fields = validate_all(db, input, caller, now).await?;
+    let fields = validate_all(db, input, caller, rules, now).await?;
     let link = Link {
         id: random::hex(24),
         merchant_id: caller,
@@ -313,6 +370,15 @@ pub async fn create(
         created_at: now,
         updated_at: now,
         paid_at: None,
+        payments_allowed: fields.payments_allowed,
+        payments_approved: 0,
+        notification_url: fields.notification_url,
+        customer_email: fields.customer_email,
+        send_by_email: fields.send_by_email,
+        receiver_emails: fields.receiver_emails,
+        taxes: fields.taxes,
+        allowed_payment_methods: fields.allowed_payment_methods,
+        additional: fields.additional,
         payments: Vec::new(),
     };
     let stored_key = idempotency
@@ -355,14 +421,27 @@ pub async fn update(
     caller: MerchantId,
     id: &str,
     input: &LinkInput,
+    rules: Rules,
     now: DateTime<Utc>,
 ) -> Result<Link, LinkError> {
     if input.id.as_deref().is_some_and(|body_id| body_id != id) {
         return Err(LinkError::IdMismatch);
     }
-    let fields = validate_all(db, input, caller, now).await?;
+    let fields = validate_all(db, input, caller, rules, now).await?;
     match db.update_link(caller, id, &fields, now).await? {
         Transition::Done(link) => Ok(link),
+        // Still CREATED, so the allowance was the obstacle: a multi-use link
+        // cannot take fewer payments than it already had, plus one to stay open.
+        Transition::Refused(link) if link.status_at(now) == Status::Created => {
+            Err(LinkError::Invalid(vec![FieldError::new(
+                "paymentsAllowed",
+                "Min",
+                format!(
+                    "must be more than the {} payments this link already had",
+                    link.payments_approved
+                ),
+            )]))
+        }
         Transition::Refused(link) => Err(LinkError::NotUpdatable(link.status_at(now))),
         Transition::NotFound => Err(LinkError::NotFound),
     }

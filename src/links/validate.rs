@@ -7,16 +7,16 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Duration, Utc};
 use regex::Regex;
-use serde::Deserialize;
 
+use super::options::{self, Additional, DisplayOn, Tax};
 use super::Language;
 use crate::merchants::{MerchantId, ProductId};
 use crate::money::{self, AmountError, Currency};
+use crate::payments::Brand;
 
-/// Raw link fields as a user typed or sent them. Form fields deserialize straight
-/// into it; the API converts its JSON into it (recording type errors on the way).
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+/// Raw link fields as a user typed or sent them. The backoffice form and the API
+/// both turn what they received into it (the API recording type errors on the way).
+#[derive(Debug, Default, Clone)]
 pub struct LinkInput {
     pub id: Option<String>,
     pub amount: Option<String>,
@@ -32,9 +32,36 @@ pub struct LinkInput {
     pub merchant_params: Option<String>,
     pub reference_id: Option<String>,
     pub code: Option<String>,
+    /// `"unlimited"` stands for JSON `null`; absent means the default, one payment.
+    pub payments_allowed: Option<String>,
+    pub expiration_in_minute: Option<String>,
+    pub notification_url: Option<String>,
+    pub customer_email: Option<String>,
+    /// `"true"` or `"false"`.
+    pub send_by_email: Option<String>,
+    pub receiver_emails: Vec<String>,
+    pub taxes: Vec<TaxInput>,
+    /// Empty: every brand is accepted.
+    pub allowed_payment_methods: Vec<String>,
+    pub additional: Vec<AdditionalInput>,
     /// Errors found before validation, such as a JSON string where a number belongs.
-    #[serde(skip)]
     pub type_errors: Vec<FieldError>,
+}
+
+/// One tax as typed or sent.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TaxInput {
+    pub kind: Option<String>,
+    pub amount: Option<String>,
+    pub base: Option<String>,
+}
+
+/// One additional field as typed or sent.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AdditionalInput {
+    pub keyword: Option<String>,
+    pub value: Option<String>,
+    pub display_on: Option<String>,
 }
 
 impl LinkInput {
@@ -55,12 +82,38 @@ impl LinkInput {
             &mut self.merchant_params,
             &mut self.reference_id,
             &mut self.code,
+            &mut self.payments_allowed,
+            &mut self.expiration_in_minute,
+            &mut self.notification_url,
+            &mut self.customer_email,
+            &mut self.send_by_email,
         ] {
-            if f.as_deref().is_some_and(|s| s.trim().is_empty()) {
-                *f = None;
+            blank_as_none(f);
+        }
+        self.receiver_emails.retain(|e| !e.trim().is_empty());
+        self.allowed_payment_methods
+            .retain(|m| !m.trim().is_empty());
+        for t in &mut self.taxes {
+            for f in [&mut t.kind, &mut t.amount, &mut t.base] {
+                blank_as_none(f);
             }
         }
+        self.taxes.retain(|t| *t != TaxInput::default());
+        for a in &mut self.additional {
+            for f in [&mut a.keyword, &mut a.value] {
+                blank_as_none(f);
+            }
+        }
+        // A row with neither keyword nor value is an unused form row.
+        self.additional
+            .retain(|a| a.keyword.is_some() || a.value.is_some());
         self
+    }
+}
+
+fn blank_as_none(f: &mut Option<String>) {
+    if f.as_deref().is_some_and(|s| s.trim().is_empty()) {
+        *f = None;
     }
 }
 
@@ -74,10 +127,16 @@ pub struct FieldError {
 }
 
 impl FieldError {
+    /// `field` is a JSON pointer without its leading `/`: `amount`, or
+    /// `taxes/1/amount` inside a list (whose code names `taxes.amount`).
     pub fn new(field: &str, rule: &str, title: impl Into<String>) -> FieldError {
+        let name: Vec<&str> = field
+            .split('/')
+            .filter(|part| !part.bytes().all(|b| b.is_ascii_digit()))
+            .collect();
         FieldError {
             field: field.to_string(),
-            code: format!("{rule}.payByLinkDto.{field}"),
+            code: format!("{rule}.payByLinkDto.{}", name.join(".")),
             title: title.into(),
         }
     }
@@ -100,6 +159,16 @@ pub struct LinkFields {
     pub merchant_params: Option<String>,
     pub reference_id: Option<String>,
     pub code: Option<String>,
+    /// `None`: unlimited.
+    pub payments_allowed: Option<i64>,
+    /// Checked for its form here; where it points is checked by the caller (DNS).
+    pub notification_url: Option<String>,
+    pub customer_email: Option<String>,
+    pub send_by_email: bool,
+    pub receiver_emails: Vec<String>,
+    pub taxes: Vec<Tax>,
+    pub allowed_payment_methods: Vec<Brand>,
+    pub additional: Vec<Additional>,
 }
 
 #[derive(Debug)]
@@ -182,24 +251,7 @@ pub fn validate(
         }
         // Without a valid currency the digits rule cannot be judged; check the rest
         // with the most permissive precision so the other mistakes still show.
-        Some(text) => match money::parse_amount(text, currency.map_or(3, Currency::minor_digits)) {
-            Ok(minor) => Some(minor),
-            Err(e) => {
-                errors.push(match e {
-                    AmountError::Malformed => FieldError::new("amount", "Type", "must be a number"),
-                    AmountError::NotPositive => {
-                        FieldError::new("amount", "Positive", "must be greater than 0")
-                    }
-                    AmountError::TooPrecise(d) => FieldError::new(
-                        "amount",
-                        "Digits",
-                        format!("must have at most {d} decimal places for this currency"),
-                    ),
-                    AmountError::TooLarge => FieldError::new("amount", "Max", "is too large"),
-                });
-                None
-            }
-        },
+        Some(text) => amount_in(&mut errors, "amount", text, currency),
     };
 
     let country = match input.country.as_deref() {
@@ -331,6 +383,126 @@ pub fn validate(
             .map(str::to_string),
     };
 
+    let due_date = match input.expiration_in_minute.as_deref() {
+        _ if failed(&errors, "expirationInMinute") => due_date,
+        None => due_date,
+        Some(_) if input.due_date.is_some() => {
+            errors.push(FieldError::new(
+                "expirationInMinute",
+                "Exclusive",
+                "must not be given together with dueDate",
+            ));
+            due_date
+        }
+        Some(text) => match text.trim().parse::<i64>() {
+            Ok(m) if (1..=options::MAX_EXPIRATION_MINUTES).contains(&m) => {
+                Some(now + Duration::minutes(m))
+            }
+            _ => {
+                errors.push(FieldError::new(
+                    "expirationInMinute",
+                    "Range",
+                    format!(
+                        "must be an integer between 1 and {}",
+                        options::MAX_EXPIRATION_MINUTES
+                    ),
+                ));
+                None
+            }
+        },
+    };
+
+    let payments_allowed = match input.payments_allowed.as_deref().map(str::trim) {
+        _ if failed(&errors, "paymentsAllowed") => Some(1),
+        None => Some(1),
+        Some("unlimited") => None,
+        Some(text) => match text.parse::<i64>() {
+            Ok(n) if (1..=options::MAX_PAYMENTS_ALLOWED).contains(&n) => Some(n),
+            _ => {
+                errors.push(FieldError::new(
+                    "paymentsAllowed",
+                    "Range",
+                    format!(
+                        "must be an integer between 1 and {}, or null for unlimited",
+                        options::MAX_PAYMENTS_ALLOWED
+                    ),
+                ));
+                Some(1)
+            }
+        },
+    };
+
+    let notification_url = match input.notification_url.as_deref().map(str::trim) {
+        _ if failed(&errors, "notificationUrl") => None,
+        None => None,
+        Some(text) => match crate::notifications::parse_url(text) {
+            Ok(url) => Some(url.to_string()),
+            Err(why) => {
+                errors.push(FieldError::new("notificationUrl", "Url", why.to_string()));
+                None
+            }
+        },
+    };
+
+    let customer_email = match input.customer_email.as_deref() {
+        _ if failed(&errors, "customerEmail") => None,
+        None => None,
+        Some(text) => email_in(&mut errors, "customerEmail", text),
+    };
+
+    let send_by_email = match input.send_by_email.as_deref().map(str::trim) {
+        _ if failed(&errors, "sendByEmail") => false,
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            errors.push(FieldError::new(
+                "sendByEmail",
+                "Type",
+                "must be true or false",
+            ));
+            false
+        }
+    };
+    if send_by_email && input.customer_email.is_none() && !failed(&errors, "customerEmail") {
+        errors.push(FieldError::new(
+            "customerEmail",
+            "NotNull",
+            "must not be null when sendByEmail is true",
+        ));
+    }
+
+    let receiver_emails = if failed(&errors, "receiverEmails") {
+        Vec::new()
+    } else if input.receiver_emails.len() > options::MAX_RECEIVER_EMAILS {
+        errors.push(FieldError::new(
+            "receiverEmails",
+            "Size",
+            format!(
+                "must hold at most {} addresses",
+                options::MAX_RECEIVER_EMAILS
+            ),
+        ));
+        Vec::new()
+    } else {
+        let mut list: Vec<String> = Vec::new();
+        for (i, text) in input.receiver_emails.iter().enumerate() {
+            let field = format!("receiverEmails/{i}");
+            if failed(&errors, &field) {
+                continue;
+            }
+            if let Some(address) = email_in(&mut errors, &field, text) {
+                if !list.contains(&address) {
+                    list.push(address);
+                }
+            }
+        }
+        list
+    };
+
+    let taxes = taxes_in(&mut errors, &input.taxes, currency, amount_minor);
+    let allowed_payment_methods = payment_methods_in(&mut errors, &input.allowed_payment_methods);
+    let additional = additional_in(&mut errors, &input.additional);
+
     if !errors.is_empty() {
         return Err(Invalid::Fields(errors));
     }
@@ -355,6 +527,14 @@ pub fn validate(
                 merchant_params,
                 reference_id,
                 code,
+                payments_allowed,
+                notification_url,
+                customer_email,
+                send_by_email,
+                receiver_emails,
+                taxes,
+                allowed_payment_methods,
+                additional,
             })
         }
         // Every None above pushed an error, so this arm is unreachable in practice;
@@ -365,6 +545,227 @@ pub fn validate(
             "invalid link",
         )])),
     }
+}
+
+/// An amount in `currency` (any precision up to 3 digits when the currency is
+/// itself invalid, so that the other mistakes still show).
+fn amount_in(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    text: &str,
+    currency: Option<Currency>,
+) -> Option<i64> {
+    match money::parse_amount(text, currency.map_or(3, Currency::minor_digits)) {
+        Ok(minor) => Some(minor),
+        Err(e) => {
+            errors.push(match e {
+                AmountError::Malformed => FieldError::new(field, "Type", "must be a number"),
+                AmountError::NotPositive => {
+                    FieldError::new(field, "Positive", "must be greater than 0")
+                }
+                AmountError::TooPrecise(d) => FieldError::new(
+                    field,
+                    "Digits",
+                    format!("must have at most {d} decimal places for this currency"),
+                ),
+                AmountError::TooLarge => FieldError::new(field, "Max", "is too large"),
+            });
+            None
+        }
+    }
+}
+
+/// An email address (RFC 5322 addr-spec), as typed but trimmed.
+fn email_in(errors: &mut Vec<FieldError>, field: &str, text: &str) -> Option<String> {
+    let text = text.trim();
+    // 254 characters: the most an address can have in a forward path (RFC 5321).
+    if text.len() <= 254 && email_address::EmailAddress::is_valid(text) {
+        Some(text.to_string())
+    } else {
+        errors.push(FieldError::new(
+            field,
+            "Email",
+            "must be a well-formed email address",
+        ));
+        None
+    }
+}
+
+fn taxes_in(
+    errors: &mut Vec<FieldError>,
+    input: &[TaxInput],
+    currency: Option<Currency>,
+    amount_minor: Option<i64>,
+) -> Vec<Tax> {
+    if errors.iter().any(|e| e.field == "taxes") {
+        return Vec::new();
+    }
+    if input.len() > options::MAX_TAXES {
+        errors.push(FieldError::new(
+            "taxes",
+            "Size",
+            format!("must hold at most {} taxes", options::MAX_TAXES),
+        ));
+        return Vec::new();
+    }
+    let mut taxes = Vec::new();
+    let mut complete = true;
+    for (i, tax) in input.iter().enumerate() {
+        let at = |name: &str| format!("taxes/{i}/{name}");
+        let failed = |errors: &Vec<FieldError>, f: &str| errors.iter().any(|e| e.field == f);
+        // Not even an object: reported as such, nothing more to say about it.
+        if failed(errors, &format!("taxes/{i}")) {
+            complete = false;
+            continue;
+        }
+        let kind = match tax.kind.as_deref().map(str::trim) {
+            _ if failed(errors, &at("kind")) => None,
+            None => {
+                errors.push(FieldError::new(&at("kind"), "NotNull", "must not be null"));
+                None
+            }
+            Some(k) if options::TAX_KINDS.contains(&k) => Some(k.to_string()),
+            Some(_) => {
+                errors.push(FieldError::new(
+                    &at("kind"),
+                    "Pattern",
+                    format!("must be one of {}", options::TAX_KINDS.join(", ")),
+                ));
+                None
+            }
+        };
+        let amount = match tax.amount.as_deref() {
+            _ if failed(errors, &at("amount")) => None,
+            None => {
+                errors.push(FieldError::new(
+                    &at("amount"),
+                    "NotNull",
+                    "must not be null",
+                ));
+                None
+            }
+            Some(text) => amount_in(errors, &at("amount"), text, currency),
+        };
+        let base = match tax.base.as_deref() {
+            _ if failed(errors, &at("base")) => None,
+            None => Some(None),
+            Some(text) => amount_in(errors, &at("base"), text, currency).map(Some),
+        };
+        match (kind, amount, base) {
+            (Some(kind), Some(amount_minor), Some(base_minor)) => taxes.push(Tax {
+                kind,
+                amount_minor,
+                base_minor,
+            }),
+            _ => complete = false,
+        }
+    }
+    let total = taxes
+        .iter()
+        .try_fold(0i64, |sum, t| sum.checked_add(t.amount_minor));
+    if let (true, Some(amount)) = (complete, amount_minor) {
+        if total.is_none_or(|total| total > amount) {
+            errors.push(FieldError::new(
+                "taxes",
+                "Max",
+                "the taxes must not add up to more than the amount",
+            ));
+        }
+    }
+    taxes
+}
+
+fn payment_methods_in(errors: &mut Vec<FieldError>, input: &[String]) -> Vec<Brand> {
+    let mut brands = Vec::new();
+    for (i, text) in input.iter().enumerate() {
+        let field = format!("allowedPaymentMethods/{i}");
+        if errors.iter().any(|e| e.field == field) {
+            continue;
+        }
+        match Brand::parse(text.trim()).filter(|b| options::PAYMENT_METHODS.contains(b)) {
+            Some(b) if brands.contains(&b) => {}
+            Some(b) => brands.push(b),
+            None => errors.push(FieldError::new(
+                &field,
+                "Pattern",
+                "must be one of visa, master, amex",
+            )),
+        }
+    }
+    brands
+}
+
+fn additional_in(errors: &mut Vec<FieldError>, input: &[AdditionalInput]) -> Vec<Additional> {
+    if errors.iter().any(|e| e.field == "additional") {
+        return Vec::new();
+    }
+    if input.len() > options::MAX_ADDITIONAL {
+        errors.push(FieldError::new(
+            "additional",
+            "Size",
+            format!("must hold at most {} fields", options::MAX_ADDITIONAL),
+        ));
+        return Vec::new();
+    }
+    let mut fields: Vec<Additional> = Vec::new();
+    for (i, item) in input.iter().enumerate() {
+        let at = |name: &str| format!("additional/{i}/{name}");
+        let failed = |errors: &Vec<FieldError>, f: &str| errors.iter().any(|e| e.field == f);
+        if failed(errors, &format!("additional/{i}")) {
+            continue;
+        }
+        let keyword = match item.keyword.as_deref().map(str::trim) {
+            _ if failed(errors, &at("keyword")) => None,
+            None => {
+                errors.push(FieldError::new(
+                    &at("keyword"),
+                    "NotNull",
+                    "must not be null",
+                ));
+                None
+            }
+            Some(k) if fields.iter().any(|f| f.keyword == k) => {
+                errors.push(FieldError::new(
+                    &at("keyword"),
+                    "Unique",
+                    "must be unique within the link",
+                ));
+                None
+            }
+            Some(k) => check_length(errors, &at("keyword"), k, 1, 50),
+        };
+        let value = match item.value.as_deref() {
+            _ if failed(errors, &at("value")) => None,
+            None => {
+                errors.push(FieldError::new(&at("value"), "NotNull", "must not be null"));
+                None
+            }
+            Some(v) => check_length(errors, &at("value"), v, 1, 250),
+        };
+        let display_on = match item.display_on.as_deref().map(str::trim) {
+            _ if failed(errors, &at("displayOn")) => None,
+            None | Some("") => Some(DisplayOn::None),
+            Some(text) => {
+                let d = DisplayOn::parse(text);
+                if d.is_none() {
+                    errors.push(FieldError::new(
+                        &at("displayOn"),
+                        "Pattern",
+                        "must be one of none, payment, receipt, both",
+                    ));
+                }
+                d
+            }
+        };
+        if let (Some(keyword), Some(value), Some(display_on)) = (keyword, value, display_on) {
+            fields.push(Additional {
+                keyword,
+                value,
+                display_on,
+            });
+        }
+    }
+    fields
 }
 
 fn check_length(
@@ -488,6 +889,54 @@ mod tests {
             change(&mut input);
             assert_eq!(fields_of(&input), vec![field.to_string()], "{field}");
         }
+    }
+
+    #[test]
+    fn options_have_their_rules_and_defaults() {
+        let ok = validate(&valid(), MerchantId(10450), Utc::now()).unwrap();
+        assert_eq!(ok.payments_allowed, Some(1), "one payment by default");
+        let mut input = valid();
+        input.payments_allowed = Some("unlimited".into());
+        input.allowed_payment_methods = vec!["visa".into(), "visa".into(), "amex".into()];
+        let ok = validate(&input, MerchantId(10450), Utc::now()).unwrap();
+        assert_eq!(ok.payments_allowed, None);
+        assert_eq!(ok.allowed_payment_methods, vec![Brand::Visa, Brand::Amex]);
+
+        let now = Utc::now();
+        let mut input = valid();
+        input.expiration_in_minute = Some("15".into());
+        let ok = validate(&input, MerchantId(10450), now).unwrap();
+        assert_eq!(ok.due_date, Some(now + Duration::minutes(15)));
+
+        // Taxes in minor units of the link's currency, up to the amount.
+        let tax = |amount: &str| TaxInput {
+            kind: Some("valueAddedTax".into()),
+            amount: Some(amount.into()),
+            base: None,
+        };
+        let mut input = valid();
+        input.taxes = vec![tax("30.00"), tax("2.99")];
+        let ok = validate(&input, MerchantId(10450), now).unwrap();
+        assert_eq!(ok.taxes[1].amount_minor, 299);
+        input.taxes.push(tax("0.01"));
+        assert_eq!(fields_of(&input), vec!["taxes"]);
+    }
+
+    #[test]
+    fn list_errors_point_into_the_list() {
+        let mut input = valid();
+        input.receiver_emails = vec!["a@shop.example".into(), "nope".into()];
+        input.additional = vec![AdditionalInput {
+            keyword: Some("k".into()),
+            value: None,
+            display_on: None,
+        }];
+        assert_eq!(
+            fields_of(&input),
+            vec!["receiverEmails/1", "additional/0/value"]
+        );
+        let e = FieldError::new("taxes/3/amount", "Positive", "x");
+        assert_eq!(e.code, "Positive.payByLinkDto.taxes.amount");
     }
 
     #[test]

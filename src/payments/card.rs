@@ -35,6 +35,19 @@ impl Brand {
         }
     }
 
+    /// The brand's name for people (the shopper's pages have their own, translated).
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Brand::Visa => "Visa",
+            Brand::Mastercard => "Mastercard",
+            Brand::Amex => "American Express",
+            Brand::Discover => "Discover",
+            Brand::Diners => "Diners Club",
+            Brand::Jcb => "JCB",
+            Brand::Other => "Other",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Brand> {
         [
             Brand::Visa,
@@ -216,6 +229,8 @@ pub enum CardProblem {
     /// A cardholder name must hold letters and no digits.
     HolderInvalid,
     TooLong,
+    /// A valid card of a brand the link does not accept.
+    BrandNotAccepted,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

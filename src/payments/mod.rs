@@ -27,6 +27,10 @@ pub use refund::{refund, Refund, RefundError, RefundInput, RefundStatus, Refunde
 /// for the acquirer count too, so a burst of parallel requests cannot slip past.
 pub const MAX_DECLINED_ATTEMPTS: i64 = 10;
 pub const DECLINE_WINDOW: chrono::Duration = chrono::Duration::hours(1);
+/// Attempts in flight at once on a multi-use link, which many shoppers may pay
+/// at the same moment; on a single-use link in-flight attempts count towards
+/// [`MAX_DECLINED_ATTEMPTS`] instead, so a burst of card tests cannot slip past.
+pub const MAX_PENDING_MULTI_USE: i64 = 64;
 /// A PENDING attempt older than this is a leftover of a crash and holds no place.
 pub const PENDING_WINDOW: chrono::Duration = chrono::Duration::minutes(2);
 /// Transaction ids are at most 20 characters (CONTRACT section 3).
@@ -132,6 +136,12 @@ pub async fn pay(
     }
     let input = request.card;
     let card = input.validate(Utc::now()).map_err(PayError::Invalid)?;
+    if !links::options::brand_accepted(&link.allowed_payment_methods, card.brand) {
+        return Err(PayError::Invalid(vec![CardError {
+            field: CardField::Number,
+            problem: CardProblem::BrandNotAccepted,
+        }]));
+    }
 
     let transaction_id = new_transaction_id();
     let attempt = NewAttempt {
@@ -141,7 +151,10 @@ pub async fn pay(
         last4: card.number.last4(),
     };
     let now = Utc::now();
-    match db.record_attempt(&attempt, attempt_limit(now), now).await? {
+    match db
+        .record_attempt(&attempt, attempt_limit(&link, now), now)
+        .await?
+    {
         AttemptRecorded::Recorded => {}
         AttemptRecorded::NotPayable => return Err(closed(db, code).await),
         AttemptRecorded::Limited { declined } if declined >= MAX_DECLINED_ATTEMPTS => {
@@ -243,11 +256,18 @@ fn approved(link: &Link, transaction_id: &str) -> bool {
         .any(|p| p.id == transaction_id && p.status == PaymentStatus::Approved.as_str())
 }
 
-fn attempt_limit(now: DateTime<Utc>) -> AttemptLimit {
+fn attempt_limit(link: &Link, now: DateTime<Utc>) -> AttemptLimit {
+    let multi_use = link.is_multi_use();
     AttemptLimit {
         declined_since: now - DECLINE_WINDOW,
         pending_since: now - PENDING_WINDOW,
         max: MAX_DECLINED_ATTEMPTS,
+        pending_count_towards_max: !multi_use,
+        max_pending: if multi_use {
+            MAX_PENDING_MULTI_USE
+        } else {
+            MAX_DECLINED_ATTEMPTS
+        },
     }
 }
 

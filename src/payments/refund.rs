@@ -475,6 +475,15 @@ mod tests {
             created_at: t,
             updated_at: t,
             paid_at: Some(t),
+            payments_allowed: Some(1),
+            payments_approved: 1,
+            notification_url: None,
+            customer_email: None,
+            send_by_email: false,
+            receiver_emails: Vec::new(),
+            taxes: Vec::new(),
+            allowed_payment_methods: Vec::new(),
+            additional: Vec::new(),
             payments,
         }
     }

@@ -5,7 +5,7 @@ use askama::Template;
 use chrono::{DateTime, Utc};
 
 use super::i18n::Tr;
-use crate::links::{Link, Payment, Status};
+use crate::links::{DisplayOn, Link, Payment, Status};
 use crate::payments::{Brand, CardError, CardField, CardProblem, Checkout};
 
 /// What the shopper pays and to whom.
@@ -15,6 +15,10 @@ pub struct Summary {
     pub amount: String,
     /// Shown while the link can still be paid.
     pub due: Option<String>,
+    /// The taxes included in the amount: (label, amount).
+    pub taxes: Vec<(String, String)>,
+    /// The merchant's additional fields meant for this page: (keyword, value).
+    pub details: Vec<(String, String)>,
 }
 
 impl Summary {
@@ -26,8 +30,37 @@ impl Summary {
             amount: tr.money(link.amount_minor, link.currency),
             due: (status == Status::Created)
                 .then(|| tr.t_with("due-label", &[("date", &tr.date_time(link.due_date))])),
+            taxes: taxes_of(tr, link),
+            details: details_of(link, DisplayOn::on_payment_page),
         }
     }
+}
+
+/// The taxes of a link as the shopper reads them: "VAT (on €80.00)", "€20.00".
+fn taxes_of(tr: &Tr, link: &Link) -> Vec<(String, String)> {
+    link.taxes
+        .iter()
+        .map(|t| {
+            let kind = tr.t(&format!("tax-{}", t.kind));
+            let label = match t.base_minor {
+                Some(base) => tr.t_with(
+                    "tax-with-base",
+                    &[("kind", &kind), ("base", &tr.money(base, link.currency))],
+                ),
+                None => kind,
+            };
+            (label, tr.money(t.amount_minor, link.currency))
+        })
+        .collect()
+}
+
+/// The additional fields to show where `shown_here` says.
+fn details_of(link: &Link, shown_here: fn(DisplayOn) -> bool) -> Vec<(String, String)> {
+    link.additional
+        .iter()
+        .filter(|a| shown_here(a.display_on))
+        .map(|a| (a.keyword.clone(), a.value.clone()))
+        .collect()
 }
 
 /// One input of the card form: the value to show again and its error.
@@ -65,6 +98,8 @@ pub struct FormView {
     pub csrf: String,
     pub shown_amount: String,
     pub pay_label: String,
+    /// The card brands accepted, when the link restricts them.
+    pub accepted: Option<String>,
     /// Why the last submission did not go through, above the fields.
     pub message: Option<String>,
     pub holder: FieldView,
@@ -119,6 +154,14 @@ impl PaymentPage {
             csrf,
             shown_amount: format!("{} {}", link.amount_minor, link.currency.code()),
             pay_label: tr.t_with("pay-button", &[("amount", &summary.amount)]),
+            accepted: (!link.allowed_payment_methods.is_empty()).then(|| {
+                let names: Vec<String> = link
+                    .allowed_payment_methods
+                    .iter()
+                    .map(|b| tr.t(&format!("brand-{}", b.as_str())))
+                    .collect();
+                tr.t_with("accepted-cards", &[("brands", &names.join(", "))])
+            }),
             message: state
                 .message
                 .or((!state.errors.is_empty()).then_some("form-errors"))
@@ -185,6 +228,7 @@ fn error_key(e: CardError) -> &'static str {
         (F::Number, P::NotDigits) => "error-cardNumber-not-digits",
         (F::Number, P::Length) => "error-cardNumber-length",
         (F::Number, P::Luhn) => "error-cardNumber-luhn",
+        (F::Number, P::BrandNotAccepted) => "error-cardNumber-brand",
         (F::Expiry, P::Missing) => "error-expiry-missing",
         (F::Expiry, P::ExpiryFormat) => "error-expiry-format",
         (F::Expiry, P::ExpiryPast) => "error-expiry-past",
@@ -210,6 +254,9 @@ pub struct ReceiptPage {
     pub date: String,
     pub transaction_id: String,
     pub card: String,
+    pub taxes: Vec<(String, String)>,
+    /// The merchant's additional fields meant for the receipt.
+    pub details: Vec<(String, String)>,
 }
 
 impl ReceiptPage {
@@ -227,7 +274,11 @@ impl ReceiptPage {
                 ("last4", payment.last4.as_deref().unwrap_or("")),
             ],
         );
-        let paid_at: DateTime<Utc> = link.paid_at.unwrap_or(payment.created_at);
+        // A multi-use link has many payments; its paid_at is the last one's.
+        let paid_at: DateTime<Utc> = link
+            .paid_at
+            .filter(|_| !link.is_multi_use())
+            .unwrap_or(payment.created_at);
         ReceiptPage {
             thanks: tr.t_with("receipt-thanks", &[("merchant", &checkout.merchant_name)]),
             merchant: checkout.merchant_name.clone(),
@@ -236,6 +287,8 @@ impl ReceiptPage {
             date: tr.date_time(paid_at),
             transaction_id: payment.id.clone(),
             card,
+            taxes: taxes_of(&tr, link),
+            details: details_of(link, DisplayOn::on_receipt),
             tr,
         }
     }
@@ -276,6 +329,7 @@ mod tests {
             CardProblem::CvcLength,
             CardProblem::HolderInvalid,
             CardProblem::TooLong,
+            CardProblem::BrandNotAccepted,
         ];
         let tr = Tr::fallback();
         for field in fields {

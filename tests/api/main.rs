@@ -10,6 +10,7 @@ mod helpers;
 mod cli;
 mod idempotency;
 mod lifecycle;
+mod link_options;
 mod notifications;
 mod oauth;
 mod pages;

@@ -158,7 +158,7 @@ impl Receiver {
         self.script.lock().unwrap().log.clone()
     }
 
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.script.lock().unwrap().log.len()
     }
 

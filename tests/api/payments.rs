@@ -229,7 +229,7 @@ async fn the_receipt_and_the_paid_notification(backend: Backend) {
 }
 
 /// Posts `n` payments of `card` on `code` at once; the HTTP statuses.
-async fn concurrent_pays(app: &TestApp, code: &str, token: &str, n: usize) -> Vec<u16> {
+pub(crate) async fn concurrent_pays(app: &TestApp, code: &str, token: &str, n: usize) -> Vec<u16> {
     let mut tasks = Vec::new();
     for _ in 0..n {
         let client = app.client.clone();
@@ -260,7 +260,7 @@ async fn concurrent_pays(app: &TestApp, code: &str, token: &str, n: usize) -> Ve
 }
 
 /// No attempt is left waiting, and every one that did not pay was voided.
-async fn assert_settled(app: &TestApp, id: &str) {
+pub(crate) async fn assert_settled(app: &TestApp, id: &str) {
     assert_eq!(
         app.payments_with(id, "PENDING").await,
         0,
