@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::links::{insert_event, LinkRow, LINK_COLUMNS};
 use super::query::{query_as_built, Sql};
 use super::{from_millis, read, to_millis, write_tx, Db, DbError, DbResult};
-use crate::links::{Link, PaymentTotals, Status};
+use crate::links::{Link, Status};
 use crate::merchants::MerchantId;
 use crate::money::Currency;
 use crate::payments::{Refund, RefundStatus};
@@ -70,6 +70,35 @@ struct PendingRow {
     amount_minor: i64,
     currency: String,
 }
+
+/// Inside the caller's transaction, after its own changes: the status the link
+/// `$link` (as just read or written) has by [`Status::after_refunds`] over the
+/// confirmed refunds of its approved payments. Reads with a fresh statement, so
+/// on PostgreSQL, once the caller holds the link's row lock, it sees every
+/// refund and payment committed before.
+macro_rules! status_after_refunds {
+    ($tx:expr, $link:expr) => {{
+        let totals: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT p.amount_minor, CAST(coalesce((SELECT SUM(r.amount_minor) FROM refunds r
+                WHERE r.payment_id = p.id AND r.status = 'SUCCEEDED'), 0) AS BIGINT)
+             FROM payments p WHERE p.link_id = $1 AND p.status = 'APPROVED'",
+        )
+        .bind(&$link.id)
+        .fetch_all(&mut *$tx)
+        .await?;
+        let totals: Vec<$crate::links::PaymentTotals> = totals
+            .into_iter()
+            .map(
+                |(amount_minor, refunded_minor)| $crate::links::PaymentTotals {
+                    amount_minor,
+                    refunded_minor,
+                },
+            )
+            .collect();
+        $link.stored_status.after_refunds(&totals)
+    }};
+}
+pub(super) use status_after_refunds;
 
 impl Db {
     /// Reserves the refund's amount on its payment and records it PENDING, in one
@@ -195,22 +224,7 @@ impl Db {
                         .fetch_one(&mut *tx)
                         .await?
                         .into_link()?;
-                    let totals: Vec<(i64, i64)> = sqlx::query_as(
-                        "SELECT p.amount_minor, CAST(coalesce((SELECT SUM(r.amount_minor) FROM refunds r
-                            WHERE r.payment_id = p.id AND r.status = 'SUCCEEDED'), 0) AS BIGINT)
-                         FROM payments p WHERE p.link_id = $1 AND p.status = 'APPROVED'",
-                    )
-                    .bind(&link_id)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    let totals: Vec<PaymentTotals> = totals
-                        .into_iter()
-                        .map(|(amount_minor, refunded_minor)| PaymentTotals {
-                            amount_minor,
-                            refunded_minor,
-                        })
-                        .collect();
-                    let status = before.stored_status.after_refunds(&totals);
+                    let status = status_after_refunds!(tx, before);
                     let after = sqlx::query_as::<_, LinkRow>(&update_link)
                         .bind(&link_id)
                         .bind(status.as_str())

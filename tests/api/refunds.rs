@@ -30,6 +30,7 @@ on_both_backends!(
     an_acquirer_outage_leaves_the_refund_pending_until_reconciled,
     a_refusal_by_the_acquirer_releases_the_amount,
     admins_refund_from_the_link_page_and_staff_are_refused,
+    a_multi_use_link_keeps_its_status_until_paid_up,
 );
 
 // ----------------------------------------------------------------- helpers
@@ -937,5 +938,75 @@ async fn admins_refund_from_the_link_page_and_staff_are_refused(backend: Backend
     let other = app.new_merchant("Hat Shop").await;
     let stranger = signed_in(&app, other.id, "eve@hats.example", Role::Admin).await;
     assert_eq!(stranger.get(&page).await.status(), 404);
+    app.stop().await;
+}
+
+/// Pays `code` once more with the sandbox's Visa: the new transaction id.
+async fn pay_again(app: &TestApp, id: &str, code: &str) -> String {
+    let before: Value = app.get_link(id).await.json().await.unwrap();
+    let token = app.token_of(code).await;
+    assert_eq!(app.pay(code, &token, VISA).await.status(), 303);
+    let after: Value = app.get_link(id).await.json().await.unwrap();
+    let known: Vec<&Value> = before["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["transactionId"])
+        .collect();
+    after["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["transactionId"])
+        .find(|t| !known.contains(t))
+        .and_then(Value::as_str)
+        .expect("a new payment")
+        .to_string()
+}
+
+async fn a_multi_use_link_keeps_its_status_until_paid_up(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut body = app.body();
+    body["paymentsAllowed"] = json!(2);
+    let link = app.create_link(&body).await;
+    let id = link["id"].as_str().unwrap().to_string();
+    let code = link_code(&link);
+
+    // Open for a second payment, its first one refunded in full: still CREATED,
+    // and the payment shows the refund.
+    let first = pay_again(&app, &id, &code).await;
+    let read = refund_ok(&app, &id, json!({"reason": "Wrong size"})).await;
+    assert_eq!(read["status"], "CREATED");
+    assert_eq!(read["payments"][0]["refundedAmount"], json!(32.99));
+    assert_eq!(read["payments"][0]["refunds"][0]["status"], "SUCCEEDED");
+    assert_eq!(app.stored_status(&id).await, "CREATED");
+    assert_eq!(event_statuses(&app, &id).await, ["CREATED", "CREATED"]);
+
+    // Paid up with one payment refunded: PARTIALLY_REFUNDED.
+    let second = pay_again(&app, &id, &code).await;
+    assert_eq!(app.stored_status(&id).await, "PARTIALLY_REFUNDED");
+    let read: Value = app.get_link(&id).await.json().await.unwrap();
+    assert_eq!(read["status"], "PARTIALLY_REFUNDED");
+    assert_eq!(
+        event_statuses(&app, &id).await,
+        ["CREATED", "CREATED", "PARTIALLY_REFUNDED"]
+    );
+
+    // Two approved payments: the one to refund must be named.
+    assert_400_pointers(refund(&app, &id, json!({})).await, &["/transactionId"]).await;
+    assert_rule(
+        refund(&app, &id, json!({"transactionId": first})).await,
+        "refund_exceeds_payment",
+    )
+    .await;
+    let read = refund_ok(&app, &id, json!({"transactionId": second, "amount": 2})).await;
+    assert_eq!(read["status"], "PARTIALLY_REFUNDED");
+    let read = refund_ok(&app, &id, json!({"transactionId": second})).await;
+    assert_eq!(read["status"], "REFUNDED");
+    for p in read["payments"].as_array().unwrap() {
+        assert_eq!(p["refundedAmount"], json!(32.99), "{p}");
+    }
+    assert_eq!(refunded_minor(&app, &first).await, 3299);
+    assert_eq!(refunded_minor(&app, &second).await, 3299);
     app.stop().await;
 }
