@@ -20,8 +20,8 @@ pub struct AppState {
     pub settings: Settings,
     /// Signs session cookies and CSRF tokens.
     pub secret_key: String,
-    /// Authorises, captures and voids card payments; the sandbox unless a real
-    /// connector is chosen here.
+    /// Authorises, captures, voids and refunds card payments; the sandbox unless
+    /// a real connector is chosen here.
     pub acquirer: Arc<dyn crate::payments::Acquirer>,
     /// The HTTP client notifications go out with (the dispatcher's and the
     /// backoffice's test send), with the address check of CONTRACT section 7.
@@ -218,7 +218,7 @@ async fn run_background(state: web::Data<AppState>) {
     loop {
         tokio::select! {
             _ = reconcile.tick() => {
-                if let Err(e) = crate::payments::reconcile(&state.db, state.acquirer.as_ref(), Utc::now()).await {
+                if let Err(e) = crate::payments::reconcile(&state.db, state.acquirer.as_ref(), &state.settings.public_url, Utc::now()).await {
                     tracing::warn!(error = %e, "payment reconciliation failed");
                 }
             }

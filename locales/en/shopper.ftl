@@ -91,10 +91,16 @@ error-generic = Please check this field.
 
 status-CREATED = Open
 status-PAID = Paid
+status-PARTIALLY_REFUNDED = Partly refunded
+status-REFUNDED = Refunded
 status-CANCELLED = Cancelled
 status-EXPIRED = Expired
 closed-PAID-heading = This link has been paid
 closed-PAID-text = { $merchant } has received the payment for this link. There is nothing more to pay.
+closed-PARTIALLY_REFUNDED-heading = This link has been paid
+closed-PARTIALLY_REFUNDED-text = { $merchant } has received the payment for this link and has refunded part of it. There is nothing more to pay.
+closed-REFUNDED-heading = This link has been paid and refunded
+closed-REFUNDED-text = { $merchant } received the payment for this link and has refunded it in full. There is nothing more to pay.
 closed-CANCELLED-heading = This link has been cancelled
 closed-CANCELLED-text = { $merchant } cancelled this payment link. Please contact them if you still want to pay.
 closed-EXPIRED-heading = This link has expired

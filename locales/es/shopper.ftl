@@ -89,10 +89,16 @@ error-generic = Revisa este campo.
 
 status-CREATED = Pendiente
 status-PAID = Pagado
+status-PARTIALLY_REFUNDED = Reembolsado en parte
+status-REFUNDED = Reembolsado
 status-CANCELLED = Cancelado
 status-EXPIRED = Caducado
 closed-PAID-heading = Este enlace ya está pagado
 closed-PAID-text = { $merchant } ya ha recibido el pago de este enlace. No hay nada más que pagar.
+closed-PARTIALLY_REFUNDED-heading = Este enlace ya está pagado
+closed-PARTIALLY_REFUNDED-text = { $merchant } ha recibido el pago de este enlace y ha devuelto una parte. No hay nada más que pagar.
+closed-REFUNDED-heading = Este enlace ya está pagado y reembolsado
+closed-REFUNDED-text = { $merchant } recibió el pago de este enlace y lo ha devuelto por completo. No hay nada más que pagar.
 closed-CANCELLED-heading = Este enlace ha sido cancelado
 closed-CANCELLED-text = { $merchant } ha cancelado este enlace de pago. Contacta con el comercio si todavía quieres pagar.
 closed-EXPIRED-heading = Este enlace ha caducado

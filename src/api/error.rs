@@ -98,6 +98,12 @@ pub enum ApiError {
     TooLarge,
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// The payment processor refused the operation.
+    #[error("bad gateway: {0}")]
+    BadGateway(String),
+    /// The payment processor did not answer.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -160,6 +166,41 @@ impl From<crate::notifications::NotifyError> for ApiError {
     }
 }
 
+impl From<crate::payments::RefundError> for ApiError {
+    fn from(e: crate::payments::RefundError) -> Self {
+        use crate::payments::RefundError;
+        match e {
+            RefundError::NotFound => ApiError::NotFound,
+            RefundError::Invalid(fields) => {
+                ApiError::BadRequest(fields.iter().map(ErrorEntry::from).collect())
+            }
+            RefundError::Exceeds {
+                remaining_minor,
+                currency,
+            } => ApiError::BadRequest(vec![ErrorEntry::rule(
+                "refund_exceeds_payment",
+                format!(
+                    "The refunds of a payment cannot add up to more than it: {} {} is left to refund",
+                    crate::money::format_decimal(remaining_minor, currency),
+                    currency.code()
+                ),
+            )]),
+            RefundError::Refused(_) => ApiError::BadGateway(
+                "The acquirer refused the refund; nothing was refunded".into(),
+            ),
+            RefundError::Pending { refund_id, .. } => ApiError::Unavailable(format!(
+                "The acquirer did not answer. Refund {refund_id} is pending and will be retried; do not send it again"
+            )),
+            // The API chooses no refund id beforehand, so this is not expected.
+            RefundError::Repeated(id) => ApiError::BadRequest(vec![ErrorEntry::rule(
+                "refund_repeated",
+                format!("Refund {id} was requested already"),
+            )]),
+            RefundError::Db(e) => ApiError::internal(e),
+        }
+    }
+}
+
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         ApiError::internal(e)
@@ -187,6 +228,8 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -202,7 +245,9 @@ impl ResponseError for ApiError {
             }),
             other => {
                 let message = match other {
-                    ApiError::Forbidden(m) => Some(m.clone()),
+                    ApiError::Forbidden(m) | ApiError::BadGateway(m) | ApiError::Unavailable(m) => {
+                        Some(m.clone())
+                    }
                     ApiError::TooLarge => Some("The request body is larger than 64 KiB".into()),
                     ApiError::Unauthorized => Some("A valid bearer token is required".into()),
                     ApiError::Internal(detail) => {

@@ -299,8 +299,9 @@ fn parse_body(body: Value) -> Result<LinkInput, ApiError> {
 pub struct PaymentView {
     /// At most 20 characters.
     transaction_id: String,
-    /// PENDING (waiting for the acquirer), APPROVED (it paid the link), DECLINED,
-    /// VOIDED (authorised after the link closed; the hold was released) or FAILED.
+    /// PENDING (waiting for the acquirer), APPROVED (it paid the link; refunds do
+    /// not change it), DECLINED, VOIDED (authorised after the link closed; the hold
+    /// was released) or FAILED.
     #[schema(example = "APPROVED")]
     status: String,
     #[schema(value_type = f64)]
@@ -309,6 +310,26 @@ pub struct PaymentView {
     brand: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     last4: Option<String>,
+    created_at: String,
+    /// What the acquirer has refunded of this payment so far.
+    #[schema(value_type = f64, example = 10.5)]
+    refunded_amount: serde_json::Number,
+    /// Its refunds, oldest first.
+    refunds: Vec<RefundView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundView {
+    id: String,
+    #[schema(value_type = f64, example = 10.5)]
+    amount: serde_json::Number,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// PENDING (waiting for the acquirer; its amount is held), SUCCEEDED or
+    /// FAILED (refused; nothing was refunded).
+    #[schema(example = "SUCCEEDED")]
+    status: &'static str,
     created_at: String,
 }
 
@@ -456,6 +477,21 @@ impl LinkView {
                     brand: p.brand.clone(),
                     last4: p.last4.clone(),
                     created_at: links::format_time(p.created_at),
+                    refunded_amount: crate::money::to_json_number(
+                        p.refunded_minor(),
+                        link.currency,
+                    ),
+                    refunds: p
+                        .refunds
+                        .iter()
+                        .map(|r| RefundView {
+                            id: r.id.clone(),
+                            amount: crate::money::to_json_number(r.amount_minor, link.currency),
+                            reason: r.reason.clone(),
+                            status: r.status.as_str(),
+                            created_at: links::format_time(r.created_at),
+                        })
+                        .collect(),
                 })
                 .collect(),
         }
@@ -594,7 +630,7 @@ pub async fn update(
     params(("id" = String, Path, description = "Pay By Link identifier")),
     responses(
         (status = 200, body = LinkView, description = "The cancelled link, also when it was cancelled already"),
-        (status = 400, body = super::error::ErrorList, description = "PAID or EXPIRED (status_not_cancellable)"),
+        (status = 400, body = super::error::ErrorList, description = "PAID, PARTIALLY_REFUNDED, REFUNDED or EXPIRED (status_not_cancellable)"),
         (status = 401, body = super::error::StatusError),
         (status = 404, body = super::error::StatusError),
     ),
@@ -654,7 +690,10 @@ fn parse_list_query(query: &str) -> Result<ListQuery, ApiError> {
                         None => errors.push(ErrorEntry::at_parameter(
                             "status",
                             "Invalid",
-                            "must be CREATED, PAID, CANCELLED or EXPIRED",
+                            format!(
+                                "must be one of {}",
+                                Status::ALL.map(Status::as_str).join(", ")
+                            ),
                         )),
                     }
                 }

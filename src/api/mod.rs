@@ -15,6 +15,7 @@ pub mod links;
 pub mod notifications;
 pub mod oauth;
 pub mod openapi;
+pub mod refunds;
 pub mod settings;
 
 pub use error::{ApiError, ErrorEntry};
@@ -94,6 +95,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::put().to(links::update)),
                 )
                 .route("/pay-by-link/{id}/cancel", web::post().to(links::cancel))
+                .route("/pay-by-link/{id}/refunds", web::post().to(refunds::create))
                 .service(
                     web::resource("/notification-settings")
                         .route(web::get().to(settings::get_notification_settings))

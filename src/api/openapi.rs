@@ -15,6 +15,7 @@ use utoipa::{Modify, OpenApi};
         super::links::update,
         super::links::cancel,
         super::links::list,
+        super::refunds::create,
         super::settings::get_notification_settings,
         super::settings::save_notification_settings,
         super::notifications::list,

@@ -224,6 +224,15 @@ const TAX_LABELS: [&str; 7] = [
     "Other",
 ];
 
+/// A tax kind's name for people.
+pub fn tax_label(kind: &str) -> &'static str {
+    TAX_KINDS
+        .iter()
+        .zip(TAX_LABELS)
+        .find(|(k, _)| **k == kind)
+        .map_or("Tax", |(_, label)| label)
+}
+
 impl OptionsView {
     pub fn new(values: &LinkInput, errors: &FieldErrors) -> OptionsView {
         let text = |v: &Option<String>| v.clone().unwrap_or_default();

@@ -46,7 +46,7 @@ fn link_error(e: LinkError) -> PageError {
     }
 }
 
-fn amount_text(minor: i64, currency: Currency) -> String {
+pub(super) fn amount_text(minor: i64, currency: Currency) -> String {
     format!(
         "{} {}",
         money::format_decimal(minor, currency),
@@ -470,7 +470,7 @@ async fn view_selected(user: SignedIn, Form(selection): Form<Selection>) -> Http
     }
 }
 
-fn urlencode(s: &str) -> String {
+pub(super) fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
@@ -538,7 +538,20 @@ struct PaymentRow {
     transaction_id: String,
     status: String,
     amount: String,
+    /// What has been refunded, when anything has.
+    refunded: Option<String>,
     card: String,
+    created: String,
+    refunds: Vec<RefundRow>,
+    /// The refund page, for an admin while something is left to refund.
+    refund_url: Option<String>,
+}
+
+struct RefundRow {
+    id: String,
+    amount: String,
+    reason: String,
+    status: &'static str,
     created: String,
 }
 
@@ -681,11 +694,26 @@ async fn detail(
                 transaction_id: p.id.clone(),
                 status: p.status.clone(),
                 amount: amount_text(p.amount_minor, link.currency),
+                refunded: (p.refunded_minor() > 0)
+                    .then(|| amount_text(p.refunded_minor(), link.currency)),
                 card: match (&p.brand, &p.last4) {
                     (Some(b), Some(l)) => format!("{b} •••• {l}"),
                     _ => String::new(),
                 },
                 created: display_time(p.created_at, tz),
+                refunds: p
+                    .refunds
+                    .iter()
+                    .map(|r| RefundRow {
+                        id: r.id.clone(),
+                        amount: amount_text(r.amount_minor, link.currency),
+                        reason: r.reason.clone().unwrap_or_default(),
+                        status: r.status.as_str(),
+                        created: display_time(r.created_at, tz),
+                    })
+                    .collect(),
+                refund_url: (user.user.is_admin() && p.refundable_minor() > 0)
+                    .then(|| super::refunds::refund_path(&link.id, &p.id)),
             })
             .collect(),
         notifications,
@@ -701,7 +729,7 @@ async fn detail(
             .iter()
             .map(|t| {
                 (
-                    t.kind.clone(),
+                    link_form::tax_label(&t.kind).to_string(),
                     amount_text(t.amount_minor, link.currency),
                     t.base_minor
                         .map(|b| amount_text(b, link.currency))

@@ -27,6 +27,7 @@ pub mod forms;
 pub mod link_form;
 pub mod links;
 pub mod notifications;
+pub mod refunds;
 pub mod session;
 pub mod settings;
 
@@ -87,6 +88,7 @@ pub fn scope(
         )
         .configure(account::routes)
         .configure(links::routes)
+        .configure(refunds::routes)
         .configure(notifications::routes)
         .configure(emails::routes)
         .configure(settings::routes)

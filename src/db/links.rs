@@ -287,7 +287,8 @@ impl Db {
         Ok(links.pop())
     }
 
-    /// Loads the payments of all `links` in one query (never one per link).
+    /// Loads the payments of all `links` and their refunds in two queries (never
+    /// one per link).
     pub(super) async fn attach_payments(&self, links: &mut [Link]) -> DbResult<()> {
         if links.is_empty() {
             return Ok(());
@@ -305,9 +306,12 @@ impl Db {
         let rows: Vec<PaymentRow> = read!(self, |pool| query_as_built!(PaymentRow, sql)
             .fetch_all(pool)
             .await?);
+        let ids: Vec<&str> = links.iter().map(|l| l.id.as_str()).collect();
+        let mut refunds = self.refunds_by_payment(&ids).await?;
         let mut by_link: HashMap<String, Vec<Payment>> = HashMap::new();
         for r in rows {
             by_link.entry(r.link_id).or_default().push(Payment {
+                refunds: refunds.remove(&r.id).unwrap_or_default(),
                 id: r.id,
                 status: r.status,
                 amount_minor: r.amount_minor,

@@ -20,6 +20,7 @@ pub mod merchants;
 pub mod notifications;
 pub mod payments;
 pub mod query;
+pub mod refunds;
 pub mod sessions;
 
 #[derive(Debug, thiserror::Error)]

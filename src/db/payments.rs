@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 
 use super::emails::insert_email;
 use super::links::{insert_event, LinkRow, LINK_COLUMNS};
+use super::refunds::status_after_refunds;
 use super::{read, to_millis, write_tx, Db, DbError, DbResult};
 use crate::email::NewEmail;
-use crate::links::Link;
+use crate::links::{Link, Status};
 use crate::payments::PaymentStatus;
 
 /// A payment attempt about to be sent to the acquirer.
@@ -233,6 +234,20 @@ impl Db {
                         return Err(DbError::Corrupt(format!(
                             "payment {payment_id} was not pending when its link was paid"
                         )));
+                    }
+                    // A multi-use link whose earlier payments were refunded while
+                    // it was open is, once paid up, PARTIALLY_REFUNDED.
+                    let mut paid = paid;
+                    if paid.stored_status == Status::Paid {
+                        let status = status_after_refunds!(tx, paid);
+                        if status != Status::Paid {
+                            sqlx::query("UPDATE links SET status = $2 WHERE id = $1")
+                                .bind(&paid.id)
+                                .bind(status.as_str())
+                                .execute(&mut *tx)
+                                .await?;
+                            paid.stored_status = status;
+                        }
                     }
                     insert_event!(tx, paid, event(&paid), now)?;
                     let email = receipt(&paid);

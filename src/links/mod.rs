@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::{Db, DbError};
 use crate::merchants::{MerchantId, ProductId};
 use crate::money::Currency;
+use crate::payments::{PaymentStatus, Refund, RefundStatus};
 use crate::random;
 
 pub mod options;
@@ -23,14 +24,20 @@ pub use validate::{
 pub enum Status {
     Created,
     Paid,
+    /// Paid, and some of it given back (CONTRACT section 11).
+    PartiallyRefunded,
+    /// Paid, and every approved payment given back in full.
+    Refunded,
     Cancelled,
     Expired,
 }
 
 impl Status {
-    pub const ALL: [Status; 4] = [
+    pub const ALL: [Status; 6] = [
         Status::Created,
         Status::Paid,
+        Status::PartiallyRefunded,
+        Status::Refunded,
         Status::Cancelled,
         Status::Expired,
     ];
@@ -39,8 +46,31 @@ impl Status {
         match self {
             Status::Created => "CREATED",
             Status::Paid => "PAID",
+            Status::PartiallyRefunded => "PARTIALLY_REFUNDED",
+            Status::Refunded => "REFUNDED",
             Status::Cancelled => "CANCELLED",
             Status::Expired => "EXPIRED",
+        }
+    }
+
+    /// The status a refund leaves a link in, given each approved payment's
+    /// amount and how much of it has been refunded. A link that was paid (PAID,
+    /// or refunded already) is REFUNDED once every approved payment is refunded
+    /// in full and PARTIALLY_REFUNDED with any refund. Any other link keeps its
+    /// status: a multi-use link still CREATED stays open for its next payment,
+    /// and a cancelled or expired one stays closed; its payments show the refunds.
+    pub fn after_refunds(self, approved: &[PaymentTotals]) -> Status {
+        match self {
+            Status::Paid | Status::PartiallyRefunded | Status::Refunded => {
+                if approved.iter().all(|p| p.refunded_minor == 0) {
+                    Status::Paid
+                } else if approved.iter().all(|p| p.refunded_minor >= p.amount_minor) {
+                    Status::Refunded
+                } else {
+                    Status::PartiallyRefunded
+                }
+            }
+            other => other,
         }
     }
 
@@ -76,6 +106,14 @@ impl Language {
     }
 }
 
+/// An approved payment's amount and how much of it has been refunded, the input
+/// of [`Status::after_refunds`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PaymentTotals {
+    pub amount_minor: i64,
+    pub refunded_minor: i64,
+}
+
 /// A payment attempt on a link. `id` is the transaction id (at most 20 characters).
 #[derive(Clone, Debug)]
 pub struct Payment {
@@ -85,6 +123,38 @@ pub struct Payment {
     pub brand: Option<String>,
     pub last4: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Its refunds, oldest first, whatever their status.
+    pub refunds: Vec<Refund>,
+}
+
+impl Payment {
+    pub fn is_approved(&self) -> bool {
+        self.status == PaymentStatus::Approved.as_str()
+    }
+
+    /// What the acquirer has given back so far.
+    pub fn refunded_minor(&self) -> i64 {
+        self.refunds
+            .iter()
+            .filter(|r| r.status == RefundStatus::Succeeded)
+            .map(|r| r.amount_minor)
+            .sum()
+    }
+
+    /// What may still be refunded: the amount of an approved payment less its
+    /// refunds that did not fail (a pending one holds its amount).
+    pub fn refundable_minor(&self) -> i64 {
+        if !self.is_approved() {
+            return 0;
+        }
+        let held: i64 = self
+            .refunds
+            .iter()
+            .filter(|r| r.status != RefundStatus::Failed)
+            .map(|r| r.amount_minor)
+            .sum();
+        (self.amount_minor - held).max(0)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -574,6 +644,33 @@ pub fn event_payload(
     transaction_id: Option<&str>,
     public_url: &str,
 ) -> String {
+    event_body(link, previous, transaction_id, public_url).to_string()
+}
+
+/// The notification body of one refund (CONTRACT section 11): the usual fields
+/// with the link's status after it, the refunded payment's `transactionId`,
+/// `refundedAmount` (this refund's amount, a number like `amount`) and `refundId`.
+pub fn refund_event_payload(
+    link: &Link,
+    previous: Status,
+    transaction_id: &str,
+    refund_id: &str,
+    refunded_minor: i64,
+    public_url: &str,
+) -> String {
+    let mut body = event_body(link, previous, Some(transaction_id), public_url);
+    body["refundedAmount"] =
+        serde_json::Value::Number(crate::money::to_json_number(refunded_minor, link.currency));
+    body["refundId"] = serde_json::Value::String(refund_id.to_string());
+    body.to_string()
+}
+
+fn event_body(
+    link: &Link,
+    previous: Status,
+    transaction_id: Option<&str>,
+    public_url: &str,
+) -> serde_json::Value {
     let mut body = serde_json::json!({
         "id": link.id,
         "merchantId": link.merchant_id,
@@ -594,7 +691,7 @@ pub fn event_payload(
     if let Some(t) = transaction_id {
         body["transactionId"] = serde_json::Value::String(t.to_string());
     }
-    body.to_string()
+    body
 }
 
 /// Times leave the service as RFC 3339 in UTC with milliseconds, as in the seed.
@@ -625,7 +722,71 @@ mod tests {
     #[test]
     fn statuses_parse_case_insensitively() {
         assert_eq!(Status::parse("paid"), Some(Status::Paid));
+        assert_eq!(
+            Status::parse("partially_refunded"),
+            Some(Status::PartiallyRefunded)
+        );
+        for s in Status::ALL {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                serde_json::Value::String(s.as_str().into()),
+                "the API writes {s:?} as it is stored"
+            );
+        }
         assert_eq!(Status::parse("SENT"), None);
         assert_eq!(Language::parse("es"), Some(Language::Es));
+    }
+
+    fn totals(pairs: &[(i64, i64)]) -> Vec<PaymentTotals> {
+        pairs
+            .iter()
+            .map(|&(amount_minor, refunded_minor)| PaymentTotals {
+                amount_minor,
+                refunded_minor,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_paid_link_is_refunded_in_part_then_in_full() {
+        use Status::*;
+        assert_eq!(Paid.after_refunds(&totals(&[(3299, 0)])), Paid);
+        assert_eq!(Paid.after_refunds(&totals(&[(3299, 1)])), PartiallyRefunded);
+        assert_eq!(
+            PartiallyRefunded.after_refunds(&totals(&[(3299, 3298)])),
+            PartiallyRefunded
+        );
+        assert_eq!(
+            PartiallyRefunded.after_refunds(&totals(&[(3299, 3299)])),
+            Refunded
+        );
+        assert_eq!(Paid.after_refunds(&totals(&[(3299, 3299)])), Refunded);
+        // Several payments (a multi-use link paid to its limit): REFUNDED only
+        // when every one of them is refunded in full.
+        assert_eq!(
+            Paid.after_refunds(&totals(&[(1000, 1000), (1000, 0)])),
+            PartiallyRefunded
+        );
+        assert_eq!(
+            PartiallyRefunded.after_refunds(&totals(&[(1000, 1000), (1000, 999)])),
+            PartiallyRefunded
+        );
+        assert_eq!(
+            PartiallyRefunded.after_refunds(&totals(&[(1000, 1000), (1000, 1000)])),
+            Refunded
+        );
+    }
+
+    #[test]
+    fn a_link_that_was_not_paid_in_full_keeps_its_status() {
+        use Status::*;
+        // A multi-use link still CREATED after a payment, and links closed after
+        // payments, keep their status whatever is refunded.
+        for status in [Created, Cancelled, Expired] {
+            assert_eq!(status.after_refunds(&totals(&[(500, 500)])), status);
+            assert_eq!(status.after_refunds(&totals(&[(500, 100)])), status);
+            assert_eq!(status.after_refunds(&totals(&[])), status);
+        }
     }
 }

@@ -892,6 +892,54 @@ mod tests {
     }
 
     #[test]
+    fn options_have_their_rules_and_defaults() {
+        let ok = validate(&valid(), MerchantId(10450), Utc::now()).unwrap();
+        assert_eq!(ok.payments_allowed, Some(1), "one payment by default");
+        let mut input = valid();
+        input.payments_allowed = Some("unlimited".into());
+        input.allowed_payment_methods = vec!["visa".into(), "visa".into(), "amex".into()];
+        let ok = validate(&input, MerchantId(10450), Utc::now()).unwrap();
+        assert_eq!(ok.payments_allowed, None);
+        assert_eq!(ok.allowed_payment_methods, vec![Brand::Visa, Brand::Amex]);
+
+        let now = Utc::now();
+        let mut input = valid();
+        input.expiration_in_minute = Some("15".into());
+        let ok = validate(&input, MerchantId(10450), now).unwrap();
+        assert_eq!(ok.due_date, Some(now + Duration::minutes(15)));
+
+        // Taxes in minor units of the link's currency, up to the amount.
+        let tax = |amount: &str| TaxInput {
+            kind: Some("valueAddedTax".into()),
+            amount: Some(amount.into()),
+            base: None,
+        };
+        let mut input = valid();
+        input.taxes = vec![tax("30.00"), tax("2.99")];
+        let ok = validate(&input, MerchantId(10450), now).unwrap();
+        assert_eq!(ok.taxes[1].amount_minor, 299);
+        input.taxes.push(tax("0.01"));
+        assert_eq!(fields_of(&input), vec!["taxes"]);
+    }
+
+    #[test]
+    fn list_errors_point_into_the_list() {
+        let mut input = valid();
+        input.receiver_emails = vec!["a@shop.example".into(), "nope".into()];
+        input.additional = vec![AdditionalInput {
+            keyword: Some("k".into()),
+            value: None,
+            display_on: None,
+        }];
+        assert_eq!(
+            fields_of(&input),
+            vec!["receiverEmails/1", "additional/0/value"]
+        );
+        let e = FieldError::new("taxes/3/amount", "Positive", "x");
+        assert_eq!(e.code, "Positive.payByLinkDto.taxes.amount");
+    }
+
+    #[test]
     fn amount_digits_follow_the_currency() {
         let mut input = valid();
         input.currency = Some("JPY".into());

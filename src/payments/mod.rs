@@ -15,9 +15,13 @@ use crate::random;
 
 pub mod acquirer;
 pub mod card;
+pub mod refund;
 
-pub use acquirer::{Acquirer, AcquirerError, Authorisation, AuthoriseRequest, SandboxAcquirer};
+pub use acquirer::{
+    Acquirer, AcquirerError, Authorisation, AuthoriseRequest, RefundRequest, SandboxAcquirer,
+};
 pub use card::{Brand, Card, CardError, CardField, CardInput, CardProblem};
+pub use refund::{refund, Refund, RefundError, RefundInput, RefundStatus, Refunded};
 
 /// After this many declined attempts on one link within [`DECLINE_WINDOW`],
 /// further attempts are refused (card-testing defence). Attempts still waiting
@@ -199,6 +203,7 @@ pub async fn pay(
         brand: Some(card.brand.as_str().to_string()),
         last4: Some(card.number.last4().to_string()),
         created_at: now,
+        refunds: Vec::new(),
     };
     // The receipt is written with the payment, made from the link as it is
     // paid; only the merchant's name is read before.
@@ -330,21 +335,29 @@ async fn closed(db: &Db, code: &str) -> PayError {
 
 /// How long a capture may take before the reconciliation retries it.
 const CAPTURE_GRACE: chrono::Duration = chrono::Duration::seconds(60);
+/// How long a refund may wait for the acquirer before the reconciliation asks
+/// again (with the same reference, so it is never made twice).
+pub const REFUND_GRACE: chrono::Duration = chrono::Duration::seconds(60);
 
 /// What one reconciliation pass did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Reconciled {
     pub captured: usize,
     pub failed_attempts: u64,
+    /// Refunds left PENDING that the acquirer has now confirmed or refused.
+    pub refunds_succeeded: usize,
+    pub refunds_failed: usize,
 }
 
 /// Tidies up after a crash or an acquirer outage: captures APPROVED payments
 /// whose capture was never confirmed (the link is PAID, so the money must be
-/// taken), and closes attempts left PENDING by a process that stopped while the
-/// acquirer was deciding (they already hold no place against the limits).
+/// taken), closes attempts left PENDING by a process that stopped while the
+/// acquirer was deciding (they already hold no place against the limits), and
+/// settles refunds whose answer from the acquirer never arrived.
 pub async fn reconcile(
     db: &Db,
     acquirer: &dyn Acquirer,
+    public_url: &str,
     now: DateTime<Utc>,
 ) -> Result<Reconciled, DbError> {
     let mut done = Reconciled::default();
@@ -358,10 +371,15 @@ pub async fn reconcile(
         }
     }
     done.failed_attempts = db.fail_stale_attempts(now - PENDING_WINDOW, now).await?;
+    let refunds = refund::retry_pending(db, acquirer, now - REFUND_GRACE, public_url).await?;
+    done.refunds_succeeded = refunds.succeeded;
+    done.refunds_failed = refunds.failed;
     if done != Reconciled::default() {
         tracing::info!(
             captured = done.captured,
             failed_attempts = done.failed_attempts,
+            refunds_succeeded = done.refunds_succeeded,
+            refunds_failed = done.refunds_failed,
             "payments reconciled"
         );
     }
@@ -404,7 +422,7 @@ pub async fn receipt(
         .link
         .payments
         .iter()
-        .find(|p| p.id == transaction_id && p.status == PaymentStatus::Approved.as_str())
+        .find(|p| p.id == transaction_id && p.is_approved())
         .cloned();
     Ok(payment.map(|p| (checkout, p)))
 }

@@ -201,7 +201,8 @@ impl PaymentPage {
         }
     }
 
-    /// The page of a PAID, CANCELLED or EXPIRED link: what happened, no form.
+    /// The page of a link that cannot be paid (PAID, refunded, CANCELLED or
+    /// EXPIRED): what happened, no form.
     pub fn closed(tr: Tr, checkout: &Checkout, status: Status, not_charged: bool) -> PaymentPage {
         let link = &checkout.link;
         let merchant = checkout.merchant_name.as_str();
@@ -339,6 +340,27 @@ mod tests {
             for problem in problems {
                 let key = error_key(CardError { field, problem });
                 assert!(!tr.t(key).starts_with("Unknown localization key"), "{key}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_status_but_created_has_its_closed_message() {
+        for code in ["en", "es"] {
+            let tr = Tr::available(code).unwrap();
+            for status in Status::ALL {
+                let mut keys = vec![format!("status-{}", status.as_str())];
+                if status != Status::Created {
+                    keys.push(format!("closed-{}-heading", status.as_str()));
+                    keys.push(format!("closed-{}-text", status.as_str()));
+                }
+                for key in keys {
+                    let text = tr.t_with(&key, &[("merchant", "Shoe Shop"), ("date", "today")]);
+                    assert!(
+                        !text.starts_with("Unknown localization key") && text != key,
+                        "{code}: {key}: {text}"
+                    );
+                }
             }
         }
     }

@@ -180,3 +180,142 @@ async fn a_merchant_sets_up_creates_filters_cancels_and_signs_out() {
     browser.close().await;
     app.stop().await;
 }
+
+on_both_backends!(an_admin_refunds_a_paid_link_from_its_page);
+
+/// An admin refunds part of a paid link and then the rest from its page, through
+/// the confirmation, and sees the status tag change; the overview's tags tell
+/// PAID, PARTIALLY_REFUNDED and REFUNDED apart by colour.
+async fn an_admin_refunds_a_paid_link_from_its_page(backend: Backend) {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = spawn_app(backend).await;
+    paybylink::auth::create_user(
+        &app.state.db,
+        paybylink::merchants::MerchantId(app.merchant.id),
+        "ana@shop.example",
+        "correct horse battery staple",
+        paybylink::auth::Role::Admin,
+        "Europe/Madrid",
+    )
+    .await
+    .unwrap();
+    let mut paid = Vec::new();
+    for _ in 0..3 {
+        let link = app.create_link(&app.body()).await;
+        let code = link_code(&link);
+        let token = app.token_of(&code).await;
+        assert_eq!(app.pay(&code, &token, VISA).await.status(), 303);
+        paid.push(link["id"].as_str().unwrap().to_string());
+    }
+    let c = &browser.client;
+    let base = app.address.clone();
+    c.goto(&format!("{base}/login")).await.unwrap();
+    fill(c, "#email", "ana@shop.example").await;
+    fill(c, "#password", "correct horse battery staple").await;
+    click(c, "#sign-in").await;
+    wait_for(c, "#links").await;
+
+    // Part of it, from the link's page through the confirmation.
+    let id = &paid[0];
+    c.goto(&format!("{base}/links/{id}")).await.unwrap();
+    let tag = wait_for(c, "#link-status .tag").await;
+    assert_eq!(
+        tag.attr("data-status").await.unwrap().as_deref(),
+        Some("PAID")
+    );
+    click(c, "#payments .refund-action").await;
+    wait_for(c, "#refund-confirmation").await;
+    let amount = c.find(Locator::Css("#amount")).await.unwrap();
+    assert_eq!(
+        amount.prop("value").await.unwrap().as_deref(),
+        Some("32.99")
+    );
+    fill(c, "#amount", "10.00").await;
+    fill(c, "#reason", "Returned one shoe").await;
+    click(c, "#confirm-refund").await;
+    let flash = wait_for(c, "#flash").await.text().await.unwrap();
+    assert!(flash.contains("Refunded 10.00 EUR"), "{flash}");
+    assert_eq!(path_of(c).await, format!("/links/{id}"));
+    let tag = c.find(Locator::Css("#link-status .tag")).await.unwrap();
+    assert_eq!(
+        tag.attr("data-status").await.unwrap().as_deref(),
+        Some("PARTIALLY_REFUNDED")
+    );
+    let refund = c
+        .find(Locator::Css(
+            "#payments tr[data-refund-status=\"SUCCEEDED\"]",
+        ))
+        .await
+        .unwrap();
+    assert!(refund.text().await.unwrap().contains("Returned one shoe"));
+
+    // The rest, as the confirmation proposes it.
+    click(c, "#payments .refund-action").await;
+    wait_for(c, "#refund-confirmation").await;
+    let amount = c.find(Locator::Css("#amount")).await.unwrap();
+    assert_eq!(
+        amount.prop("value").await.unwrap().as_deref(),
+        Some("22.99")
+    );
+    if let Ok(png) = c.screenshot().await {
+        let _ = std::fs::write(std::env::temp_dir().join("paybylink-refund.png"), png);
+    }
+    click(c, "#confirm-refund").await;
+    wait_for(c, "#flash").await;
+    let tag = c.find(Locator::Css("#link-status .tag")).await.unwrap();
+    assert_eq!(
+        tag.attr("data-status").await.unwrap().as_deref(),
+        Some("REFUNDED")
+    );
+    assert!(
+        c.find_all(Locator::Css(".refund-action"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing is left to refund"
+    );
+    let _ = c
+        .execute(
+            "document.getElementById('payments').scrollIntoView()",
+            vec![],
+        )
+        .await;
+    if let Ok(png) = c.screenshot().await {
+        let _ = std::fs::write(std::env::temp_dir().join("paybylink-refunded.png"), png);
+    }
+
+    // On the overview each of the three statuses has its own colour.
+    let res = app
+        .post_json(
+            &app.merchant.token,
+            &format!("/api/v1/pay-by-link/{}/refunds", paid[1]),
+            &serde_json::json!({"amount": 1}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    c.goto(&format!("{base}/links")).await.unwrap();
+    wait_for(c, "#links").await;
+    let mut colours = Vec::new();
+    for status in ["PAID", "PARTIALLY_REFUNDED", "REFUNDED"] {
+        let tag = c
+            .find(Locator::Css(&format!(
+                "#links tr[data-status=\"{status}\"] .tag[data-status=\"{status}\"]"
+            )))
+            .await
+            .unwrap();
+        colours.push(tag.css_value("background-color").await.unwrap());
+    }
+    assert_ne!(colours[0], colours[1], "{colours:?}");
+    assert_ne!(colours[1], colours[2], "{colours:?}");
+    assert_ne!(colours[0], colours[2], "{colours:?}");
+    if let Ok(png) = c.screenshot().await {
+        let _ = std::fs::write(
+            std::env::temp_dir().join("paybylink-overview-refunds.png"),
+            png,
+        );
+    }
+    browser.close().await;
+    app.stop().await;
+}

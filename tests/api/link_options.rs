@@ -605,7 +605,7 @@ async fn the_backoffice_form_edits_every_option(backend: Backend) {
         "ana@customer.example",
         "books@shop.example, boss@shop.example",
         "Visa, American Express",
-        "valueAddedTax",
+        "Value added tax (VAT)",
         "A-77",
         "Payment page",
     ] {

@@ -18,6 +18,7 @@ mod oauth;
 mod pages;
 mod pagination;
 mod payments;
+mod refunds;
 mod shopper;
 mod status_codes;
 mod tenancy;

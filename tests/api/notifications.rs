@@ -50,10 +50,10 @@ pub(crate) enum Reply {
 
 #[derive(Clone, Debug)]
 pub(crate) struct Received {
-    at: Instant,
+    pub(crate) at: Instant,
     pub(crate) path: String,
-    headers: HashMap<String, String>,
-    body: String,
+    pub(crate) headers: HashMap<String, String>,
+    pub(crate) body: String,
 }
 
 impl Received {
@@ -200,7 +200,7 @@ pub(crate) async fn app_for_receivers(
     .await
 }
 
-async fn set_url(app: &TestApp, url: &str) {
+pub(crate) async fn set_url(app: &TestApp, url: &str) {
     let res = app
         .post_json(
             &app.merchant.token,
@@ -245,7 +245,7 @@ async fn settled(app: &TestApp, link_id: &str, within: Duration) -> Event {
     }
 }
 
-async fn secret_of(app: &TestApp) -> String {
+pub(crate) async fn secret_of(app: &TestApp) -> String {
     notifications::signing_keys(&app.state.db, MerchantId(app.merchant.id))
         .await
         .unwrap()

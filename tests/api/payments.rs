@@ -454,6 +454,19 @@ impl Acquirer for GatedAcquirer {
             Ok(())
         })
     }
+
+    fn refund<'a>(
+        &'a self,
+        request: paybylink::payments::RefundRequest<'a>,
+    ) -> BoxFuture<'a, Result<String, AcquirerError>> {
+        // These tests never refund; saying so beats a silent success.
+        Box::pin(async move {
+            Err(AcquirerError::Refused(format!(
+                "the gated test acquirer does not refund {}",
+                request.authorisation
+            )))
+        })
+    }
 }
 
 /// Pays `code` through the use case with `acquirer`, in a task.
@@ -974,6 +987,7 @@ async fn reconciliation_captures_what_a_crash_left_and_closes_stale_attempts(bac
     let done = paybylink::payments::reconcile(
         &app.state.db,
         app.state.acquirer.as_ref(),
+        PUBLIC_URL,
         chrono::Utc::now(),
     )
     .await
@@ -1005,6 +1019,7 @@ async fn reconciliation_captures_what_a_crash_left_and_closes_stale_attempts(bac
     let again = paybylink::payments::reconcile(
         &app.state.db,
         app.state.acquirer.as_ref(),
+        PUBLIC_URL,
         chrono::Utc::now(),
     )
     .await
