@@ -23,6 +23,7 @@ pub mod links;
 pub mod merchants;
 pub mod money;
 pub mod notifications;
+pub mod outbox;
 pub mod payments;
 pub mod random;
 pub mod shopper;

@@ -15,14 +15,13 @@
 //! other instances. Looking is a read; only a due email leads to the claim's
 //! write, so an idle dispatcher never takes SQLite's writer.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::task::JoinSet;
 
 use super::{Attempt, DeliveryStatus, Mailer, Outcome, Rendered, RetryPolicy};
 use crate::db::{Db, DbError};
+use crate::outbox::{self, Outbox};
 
 /// Emails sent at the same time by one dispatcher.
 pub const MAX_IN_FLIGHT: usize = 16;
@@ -73,68 +72,39 @@ impl Dispatcher {
     /// [`MAX_IN_FLIGHT`]), sends them side by side and records the attempts.
     /// Returns how many attempts were made.
     pub async fn try_execute(&self) -> Result<usize, DbError> {
-        let claimed = self.claim(MAX_IN_FLIGHT).await?;
-        let n = claimed.len();
-        let done = futures_util::future::join_all(claimed.into_iter().map(|c| self.send(c))).await;
-        self.record(&done).await?;
-        Ok(n)
+        outbox::try_execute(self).await
     }
 
-    /// Sends until the task is dropped: keeps up to [`MAX_IN_FLIGHT`] sends
-    /// going, claims more as they finish and records finished ones together.
+    /// Sends until the task is dropped (see [`outbox::run_until_stopped`]).
     pub async fn run_until_stopped(self) {
-        let this = Arc::new(self);
-        let mut woken = this.db.mail_watch();
-        let mut in_flight: JoinSet<Recorded> = JoinSet::new();
-        loop {
-            let free = MAX_IN_FLIGHT - in_flight.len();
-            let pause = if free > 0 {
-                match this.claim_if_due(free).await {
-                    Ok((claimed, pause)) => {
-                        for c in claimed {
-                            let d = this.clone();
-                            in_flight.spawn(async move { d.send(c).await });
-                        }
-                        pause
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "claiming emails failed");
-                        POLL
-                    }
-                }
-            } else {
-                POLL
-            };
-            tokio::select! {
-                Some(first) = in_flight.join_next(), if !in_flight.is_empty() => {
-                    let mut done = Vec::new();
-                    let mut finished = Some(first);
-                    while let Some(result) = finished {
-                        match result {
-                            Ok(r) => done.push(r),
-                            // Its lease runs out and the email is sent again.
-                            Err(e) => tracing::error!(error = %e, "an email attempt panicked"),
-                        }
-                        finished = in_flight.try_join_next();
-                    }
-                    if let Err(e) = this.record(&done).await {
-                        // Unrecorded attempts are made again once their leases run out.
-                        tracing::error!(error = %e, attempts = done.len(),
-                            "recording email attempts failed");
-                    }
-                }
-                Ok(()) = woken.changed() => {}
-                _ = tokio::time::sleep(pause) => {}
-            }
-        }
+        outbox::run_until_stopped(self).await
+    }
+
+    async fn lease_due(&self, limit: usize) -> Result<Vec<Claimed>, DbError> {
+        let now = Utc::now();
+        let lease = crate::random::hex(32);
+        let until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
+        self.db.claim_due_emails(now, &lease, until, limit).await
+    }
+}
+
+impl Outbox for Dispatcher {
+    type Claimed = Claimed;
+    type Done = Recorded;
+    const WHAT: &'static str = "email";
+    const MAX_IN_FLIGHT: usize = MAX_IN_FLIGHT;
+    const POLL: Duration = POLL;
+
+    fn woken(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.db.mail_watch()
     }
 
     /// Claims up to `limit` emails if any is due, and tells how long to wait
     /// before looking again: until the next one falls due, at most [`POLL`].
-    async fn claim_if_due(&self, limit: usize) -> Result<(Vec<Claimed>, Duration), DbError> {
+    async fn claim(&self, limit: usize) -> Result<(Vec<Claimed>, Duration), DbError> {
         let now = Utc::now();
         let claimed = match self.db.next_email_due(now).await? {
-            Some(due) if due <= now => self.claim(limit).await?,
+            Some(due) if due <= now => self.lease_due(limit).await?,
             _ => Vec::new(),
         };
         if claimed.len() == limit {
@@ -152,16 +122,9 @@ impl Dispatcher {
         Ok((claimed, pause))
     }
 
-    async fn claim(&self, limit: usize) -> Result<Vec<Claimed>, DbError> {
-        let now = Utc::now();
-        let lease = crate::random::hex(32);
-        let until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
-        self.db.claim_due_emails(now, &lease, until, limit).await
-    }
-
     /// Makes one attempt and decides what follows from it.
     #[tracing::instrument(skip_all, fields(email = %c.email_id, attempt = c.attempts_before + 1))]
-    async fn send(&self, c: Claimed) -> Recorded {
+    async fn attempt(&self, c: Claimed) -> Recorded {
         let made = c.attempts_before.saturating_add(1);
         let attempt = self
             .mailer

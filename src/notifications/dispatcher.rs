@@ -12,14 +12,13 @@
 //! retry falls due, and otherwise polls every [`POLL`] for events written by
 //! other instances and for leases that ran out.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::task::JoinSet;
 
 use super::{after_failure, AfterFailure, Attempt, DeliveryStatus, Sender, SigningKeys};
 use crate::db::{Db, DbError};
+use crate::outbox::{self, Outbox};
 
 /// Attempts made at the same time by one dispatcher.
 pub const MAX_IN_FLIGHT: usize = 64;
@@ -78,67 +77,12 @@ impl Dispatcher {
     /// [`MAX_IN_FLIGHT`]), makes their attempts side by side and records them.
     /// Returns how many attempts were made.
     pub async fn try_execute(&self) -> Result<usize, DbError> {
-        let claimed = self.claim(MAX_IN_FLIGHT).await?;
-        let n = claimed.len();
-        let done =
-            futures_util::future::join_all(claimed.into_iter().map(|c| self.attempt(c))).await;
-        self.record(&done).await?;
-        Ok(n)
+        outbox::try_execute(self).await
     }
 
-    /// Delivers until the task is dropped: keeps up to [`MAX_IN_FLIGHT`] attempts
-    /// going, claims more as they finish and records finished ones together.
+    /// Delivers until the task is dropped (see [`outbox::run_until_stopped`]).
     pub async fn run_until_stopped(self) {
-        let this = Arc::new(self);
-        let mut woken = this.db.outbox_watch();
-        let mut in_flight: JoinSet<Recorded> = JoinSet::new();
-        loop {
-            let mut pause = POLL;
-            let free = MAX_IN_FLIGHT - in_flight.len();
-            if free > 0 {
-                match this.claim(free).await {
-                    Ok(claimed) => {
-                        let all_taken = claimed.len() == free;
-                        for c in claimed {
-                            let d = this.clone();
-                            in_flight.spawn(async move { d.attempt(c).await });
-                        }
-                        if !all_taken {
-                            pause = this.pause_until_due().await;
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "claiming notifications failed"),
-                }
-            }
-            tokio::select! {
-                Some(first) = in_flight.join_next(), if !in_flight.is_empty() => {
-                    let mut done = Vec::new();
-                    let mut finished = Some(first);
-                    while let Some(result) = finished {
-                        match result {
-                            Ok(r) => done.push(r),
-                            // Its lease runs out and the attempt is made again.
-                            Err(e) => tracing::error!(error = %e, "a notification attempt panicked"),
-                        }
-                        finished = in_flight.try_join_next();
-                    }
-                    if let Err(e) = this.record(&done).await {
-                        // Unrecorded attempts are made again once their leases run out.
-                        tracing::error!(error = %e, attempts = done.len(),
-                            "recording notification attempts failed");
-                    }
-                }
-                Ok(()) = woken.changed() => {}
-                _ = tokio::time::sleep(pause) => {}
-            }
-        }
-    }
-
-    async fn claim(&self, limit: usize) -> Result<Vec<Claimed>, DbError> {
-        let now = Utc::now();
-        let lease = crate::random::hex(32);
-        let until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
-        self.db.claim_due_events(now, &lease, until, limit).await
+        outbox::run_until_stopped(self).await
     }
 
     /// How long to sleep when nothing more is due: until the next retry, at most
@@ -156,6 +100,32 @@ impl Dispatcher {
                 POLL
             }
         }
+    }
+}
+
+impl Outbox for Dispatcher {
+    type Claimed = Claimed;
+    type Done = Recorded;
+    const WHAT: &'static str = "notification";
+    const MAX_IN_FLIGHT: usize = MAX_IN_FLIGHT;
+    const POLL: Duration = POLL;
+
+    fn woken(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.db.outbox_watch()
+    }
+
+    async fn claim(&self, limit: usize) -> Result<(Vec<Claimed>, Duration), DbError> {
+        let now = Utc::now();
+        let lease = crate::random::hex(32);
+        let until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
+        let claimed = self.db.claim_due_events(now, &lease, until, limit).await?;
+        let pause = if claimed.len() == limit {
+            // There may be more: look again as soon as an attempt finishes.
+            POLL
+        } else {
+            self.pause_until_due().await
+        };
+        Ok((claimed, pause))
     }
 
     /// Makes one attempt and decides what follows from it.
