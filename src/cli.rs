@@ -83,6 +83,31 @@ pub async fn client(db: &Db, cmd: ClientCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Seeds links, reporting progress on standard error (the answer alone goes to
+/// standard output).
+pub async fn seed(db: &Db, merchant: MerchantId, count: u64, json: bool) -> anyhow::Result<()> {
+    merchants::get(db, merchant).await?;
+    let started = std::time::Instant::now();
+    let mut last_report = started;
+    let seeded = crate::links::seed::seed(db, merchant, count, chrono::Utc::now(), |done| {
+        if last_report.elapsed().as_secs() >= 5 {
+            last_report = std::time::Instant::now();
+            eprintln!("seeded {} of {count} links", done.links);
+        }
+    })
+    .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    print(
+        json,
+        serde_json::json!({"links": seeded.links, "payments": seeded.payments, "seconds": seconds}),
+        format!(
+            "seeded {} links and {} payments for merchant {} in {seconds:.1} s",
+            seeded.links, seeded.payments, merchant
+        ),
+    );
+    Ok(())
+}
+
 /// The first line of standard input, without its line ending.
 fn read_password_line() -> anyhow::Result<String> {
     let mut line = String::new();

@@ -34,6 +34,16 @@ pub enum Command {
     /// Manage API credentials.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Fill a merchant's account with realistic links (for benchmarks and demos).
+    Seed {
+        #[arg(long)]
+        merchant: i64,
+        /// How many links to add.
+        #[arg(long)]
+        links: u64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use paybylink::config::{Cli, Command, ServeArgs, Settings};
 use paybylink::db::Db;
+use paybylink::merchants::MerchantId;
 use paybylink::{cli, startup::Application, telemetry};
 
 #[tokio::main]
@@ -40,6 +41,11 @@ async fn run(args: Cli) -> anyhow::Result<()> {
                 Command::Merchant(c) => cli::merchant(&db, c).await,
                 Command::User(c) => cli::user(&db, c).await,
                 Command::Client(c) => cli::client(&db, c).await,
+                Command::Seed {
+                    merchant,
+                    links,
+                    json,
+                } => cli::seed(&db, MerchantId(merchant), links, json).await,
                 Command::Serve(_) => unreachable!("handled above"),
             };
             db.close().await;

@@ -11,6 +11,7 @@ on_both_backends!(
     cli_creates_merchants_users_and_clients,
     cli_reports_errors_on_stderr,
     serve_logs_the_setup_url_keeps_queries_out_of_logs_and_stops_on_sigterm,
+    seed_fills_one_merchant_with_two_years_of_links,
 );
 
 struct Output {
@@ -41,6 +42,145 @@ fn run(db: &TestDb, args: &[&str], stdin: Option<&str>) -> Output {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+async fn seed_fills_one_merchant_with_two_years_of_links(backend: Backend) {
+    use paybylink::links::{self, ListQuery, Status, WithPayments};
+    use paybylink::merchants::MerchantId;
+
+    let db = TestDb::new(backend).await;
+    assert_eq!(run(&db, &["migrate"], None).code, 0);
+    let m = json_of(&run(
+        &db,
+        &["merchant", "create", "--name", "Busy", "--json"],
+        None,
+    ));
+    json_of(&run(
+        &db,
+        &["merchant", "create", "--name", "Quiet", "--json"],
+        None,
+    ));
+    let merchant = m["merchantId"].as_i64().unwrap();
+    let mid = merchant.to_string();
+
+    let unknown = run(&db, &["seed", "--merchant", "99", "--links", "10"], None);
+    assert_ne!(unknown.code, 0);
+    assert!(unknown.stderr.contains("merchant"), "{}", unknown.stderr);
+
+    let out = json_of(&run(
+        &db,
+        &["seed", "--merchant", &mid, "--links", "3000", "--json"],
+        None,
+    ));
+    assert_eq!(out["links"], 3000);
+    let payments = out["payments"].as_i64().unwrap();
+    let count = |sql: String| async move { db.scalar(&sql).await };
+    assert_eq!(
+        count(format!(
+            "SELECT count(*) FROM links WHERE merchant_id = {merchant}"
+        ))
+        .await,
+        3000
+    );
+    assert_eq!(
+        count(format!(
+            "SELECT count(*) FROM links WHERE merchant_id <> {merchant}"
+        ))
+        .await,
+        0,
+        "only the named merchant gets links"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM payments".into()).await,
+        payments
+    );
+    // A mix of statuses, as after two years of trade.
+    for status in ["CREATED", "PAID", "CANCELLED", "EXPIRED"] {
+        let n = count(format!(
+            "SELECT count(*) FROM links WHERE status = '{status}'"
+        ))
+        .await;
+        assert!(n > 30, "{n} links {status}");
+    }
+    // Every paid link has exactly one approved payment of its amount, and its paid_at.
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM links l WHERE l.status = 'PAID' AND (l.paid_at IS NULL
+               OR l.payments_approved <> 1
+               OR (SELECT count(*) FROM payments p WHERE p.link_id = l.id
+                   AND p.status = 'APPROVED' AND p.amount_minor = l.amount_minor) <> 1)"
+                .into()
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM payments p JOIN links l ON l.id = p.link_id WHERE l.status <> 'PAID'".into())
+            .await,
+        0,
+        "no payment on an unpaid link"
+    );
+    // Creation dates over two years; nothing open is overdue (the sweep has nothing to do).
+    let day = 86_400_000;
+    let span = count("SELECT max(created_at) - min(created_at) FROM links".into()).await;
+    assert!(span > 700 * day, "{span} ms");
+    let now = chrono::Utc::now().timestamp_millis();
+    assert_eq!(
+        count(format!(
+            "SELECT count(*) FROM links WHERE status = 'CREATED' AND due_date <= {now}"
+        ))
+        .await,
+        0
+    );
+    assert!(count("SELECT count(DISTINCT currency) FROM links".into()).await >= 4);
+
+    // The search finds a seeded customer's links, and only them, through the
+    // trigram index: over 3,000 links the "cust-" trigrams count as common.
+    let pool = paybylink::db::Db::connect(&db.url).await.unwrap();
+    let customer = db
+        .text("SELECT customer_id FROM links ORDER BY created_at DESC LIMIT 1")
+        .await;
+    let expected = count(format!(
+        "SELECT count(*) FROM links WHERE customer_id = '{customer}'"
+    ))
+    .await;
+    let query = ListQuery {
+        q: Some(customer.to_lowercase()),
+        limit: 200,
+        ..ListQuery::default()
+    };
+    let page = links::list(
+        &pool,
+        MerchantId(merchant),
+        &query,
+        WithPayments::No,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(page.items.len() as i64, expected, "{customer}");
+    assert!(page.items.iter().all(|l| l.customer_id == customer));
+    let paid = ListQuery {
+        statuses: vec![Status::Paid],
+        q: Some(customer[5..].to_string()),
+        limit: 200,
+        ..ListQuery::default()
+    };
+    let page = links::list(
+        &pool,
+        MerchantId(merchant),
+        &paid,
+        WithPayments::Yes,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert!(page
+        .items
+        .iter()
+        .all(|l| l.stored_status == Status::Paid && l.payments.len() >= 1));
+    pool.close().await;
+    db.drop_database().await;
 }
 
 fn json_of(out: &Output) -> Value {
