@@ -753,7 +753,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let query = parse_list_query(req.query_string())?;
     let now = Utc::now();
-    let page = links::list(&state.db, merchant, &query, now).await?;
+    let page = links::list(&state.db, merchant, &query, links::WithPayments::Yes, now).await?;
     Ok(HttpResponse::Ok().json(LinkPage {
         items: page
             .items

@@ -13,6 +13,7 @@ use super::link_form::{self, LinkForm, OptionsView};
 use super::{see_other, set_flash, Chrome, Flash, Form, NoFields, SignedIn};
 use crate::links::{
     self, Created, Cursor, Idempotency, Link, LinkError, LinkInput, ListQuery, SortKey, Status,
+    WithPayments,
 };
 use crate::money::{self, Currency};
 use crate::startup::AppState;
@@ -305,7 +306,7 @@ async fn overview(
     let (filters, cursor, mut problems) = Filters::parse(req.query_string());
     let query = filters.to_query(tz, cursor.as_deref(), OVERVIEW_PAGE, &mut problems);
     let now = Utc::now();
-    let page = links::list(&state.db, user.merchant(), &query, now)
+    let page = links::list(&state.db, user.merchant(), &query, WithPayments::No, now)
         .await
         .map_err(link_error)?;
     let empty_merchant = page.items.is_empty()
@@ -404,7 +405,9 @@ async fn export(
                     return None;
                 }
                 let now = Utc::now();
-                let page = match links::list(&state.db, merchant, &at.query, now).await {
+                let page = match links::list(&state.db, merchant, &at.query, WithPayments::No, now)
+                    .await
+                {
                     Ok(p) => p,
                     Err(e) => {
                         tracing::error!(error = %e, "CSV export failed");

@@ -9,9 +9,59 @@ use super::emails::insert_email;
 use super::query::{like_escape, query_as_built, Sql};
 use super::{from_millis, read, to_millis, write_tx, Db, DbError, DbResult};
 use crate::email::NewEmail;
-use crate::links::{Link, LinkFields, ListQuery, Payment, SortKey, SortValue, Status, Transition};
+use crate::links::{
+    Link, LinkFields, ListQuery, Payment, SortKey, SortValue, Status, Transition, WithPayments,
+};
 use crate::merchants::{MerchantId, ProductId};
 use crate::money::Currency;
+
+/// How common trigrams are in `search_text`, from a random sample of links.
+#[derive(Debug, Clone)]
+pub struct TrigramSample {
+    taken: std::time::Instant,
+    rows: usize,
+    /// In how many sampled rows each trigram occurs.
+    counts: HashMap<String, u32>,
+}
+
+impl TrigramSample {
+    const SIZE: i64 = 1000;
+    const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+    fn of(texts: &[String]) -> TrigramSample {
+        let mut counts: HashMap<String, u32> = HashMap::new();
+        for text in texts {
+            let chars: Vec<char> = text.chars().collect();
+            let mut seen: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
+            seen.sort();
+            seen.dedup();
+            for t in seen {
+                *counts.entry(t).or_default() += 1;
+            }
+        }
+        TrigramSample {
+            taken: std::time::Instant::now(),
+            rows: texts.len(),
+            counts,
+        }
+    }
+
+    /// In more than one link in twenty: its posting list is long enough that a
+    /// phrase query over a million links spends most of its time reading it.
+    fn is_common(&self, trigram: &str) -> bool {
+        let n = self.counts.get(trigram).copied().unwrap_or(0) as usize;
+        self.rows >= 100 && n * 20 > self.rows
+    }
+}
+
+/// A text search, as `Db::search_plan` chose to run it.
+enum Search {
+    /// The links the FTS5 `query` over `links_search` finds, tested with the
+    /// `LIKE` `pattern`.
+    Trigram { query: String, pattern: String },
+    /// Every row tested with the `LIKE` pattern over `search_text`.
+    Like(String),
+}
 
 pub(super) const LINK_COLUMNS: &str =
     "id, merchant_id, product_id, url_code, status, amount_minor, currency, \
@@ -490,13 +540,84 @@ impl Db {
         merchant: MerchantId,
         q: &ListQuery,
         limit: u32,
+        payments: WithPayments,
         now: DateTime<Utc>,
     ) -> DbResult<Vec<Link>> {
+        let sql = self.list_sql(merchant, q, limit, now).await?;
+        let rows: Vec<LinkRow> = read!(self, |pool| query_as_built!(LinkRow, sql)
+            .fetch_all(pool)
+            .await?);
+        let mut links = rows
+            .into_iter()
+            .map(LinkRow::into_link)
+            .collect::<DbResult<Vec<_>>>()?;
+        if payments == WithPayments::Yes {
+            self.attach_payments(&mut links).await?;
+        }
+        Ok(links)
+    }
+
+    /// The plan the database chooses for [`Db::list_links`] with these arguments,
+    /// one line per step: SQLite's EXPLAIN QUERY PLAN, PostgreSQL's EXPLAIN ANALYZE
+    /// (which runs the query). For `bench/run.sh`, which refuses full table scans.
+    pub async fn explain_list_links(
+        &self,
+        merchant: MerchantId,
+        q: &ListQuery,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> DbResult<Vec<String>> {
+        let mut sql = self.list_sql(merchant, q, limit, now).await?;
+        Ok(match self {
+            Db::Sqlite(s) => {
+                sql.prefix("EXPLAIN QUERY PLAN ");
+                let rows: Vec<(i64, i64, i64, String)> =
+                    query_as_built!((i64, i64, i64, String), sql)
+                        .fetch_all(&s.read)
+                        .await?;
+                rows.into_iter().map(|r| r.3).collect()
+            }
+            Db::Postgres(p) => {
+                sql.prefix("EXPLAIN (ANALYZE, BUFFERS) ");
+                let rows: Vec<(String,)> =
+                    query_as_built!((String,), sql).fetch_all(&p.pool).await?;
+                rows.into_iter().map(|r| r.0).collect()
+            }
+        })
+    }
+
+    async fn list_sql(
+        &self,
+        merchant: MerchantId,
+        q: &ListQuery,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> DbResult<Sql> {
         let now = to_millis(now);
-        let mut sql = Sql::new(&format!(
-            "SELECT {LINK_COLUMNS} FROM links WHERE merchant_id = "
-        ));
+        let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        let search = match text {
+            Some(text) => Some(self.search_plan(text).await?),
+            None => None,
+        };
+        let mut sql = Sql::new(&format!("SELECT {LINK_COLUMNS} FROM links WHERE "));
+        match &search {
+            // The few matching rows are the place to start: the `+` keeps SQLite
+            // from walking the merchant's index instead and testing every row.
+            Some(Search::Trigram { query, .. }) => {
+                sql.push("seq IN (SELECT rowid FROM links_search WHERE links_search MATCH ")
+                    .text(query.clone())
+                    .push(") AND +merchant_id = ");
+            }
+            _ => {
+                sql.push("merchant_id = ");
+            }
+        }
         sql.int(merchant.0);
+        if let Some(Search::Like(pattern) | Search::Trigram { pattern, .. }) = search {
+            sql.push(" AND search_text LIKE ")
+                .text(pattern)
+                .push(" ESCAPE '\\'");
+        }
         if !q.statuses.is_empty() {
             sql.push(" AND (");
             for (i, status) in q.statuses.iter().enumerate() {
@@ -505,8 +626,10 @@ impl Db {
                 }
                 // The status a reader sees: CREATED past its due date counts as EXPIRED.
                 match status {
+                    // `+due_date`: the page is ordered by the status index; the
+                    // due-date index would make SQLite sort every open link.
                     Status::Created => sql
-                        .push("(status = 'CREATED' AND due_date > ")
+                        .push("(status = 'CREATED' AND +due_date > ")
                         .int(now)
                         .push(")"),
                     Status::Expired => sql
@@ -534,19 +657,16 @@ impl Db {
         if let Some(c) = q.currency {
             sql.push(" AND currency = ").text(c.code());
         }
-        if let Some(text) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-            self.push_search(&mut sql, text);
-        }
         let column = match q.sort {
             SortKey::Created => "created_at",
             SortKey::Due => "due_date",
             SortKey::Amount => "amount_scaled",
             SortKey::Status => "status",
         };
-        let (cmp, dir) = if q.ascending {
-            (" > ", " ASC")
+        let (cmp, cmp_or_eq, dir) = if q.ascending {
+            (" > ", " >= ", " ASC")
         } else {
-            (" < ", " DESC")
+            (" < ", " <= ", " DESC")
         };
         if let Some(c) = &q.after {
             let bind_value = |sql: &mut Sql| {
@@ -555,11 +675,14 @@ impl Db {
                     SortValue::Text(v) => sql.text(v.clone()),
                 };
             };
+            // `column <= v` alone is what both planners turn into an index range,
+            // so that a deep page starts where it starts instead of walking every
+            // row before it; the OR then drops the cursor's own row and its ties.
+            sql.push(" AND ").push(column).push(cmp_or_eq);
+            bind_value(&mut sql);
             sql.push(" AND (").push(column).push(cmp);
             bind_value(&mut sql);
-            sql.push(" OR (").push(column).push(" = ");
-            bind_value(&mut sql);
-            sql.push(" AND id").push(cmp).text(c.id.clone()).push("))");
+            sql.push(" OR id").push(cmp).text(c.id.clone()).push(")");
         }
         sql.push(" ORDER BY ")
             .push(column)
@@ -567,35 +690,78 @@ impl Db {
             .push(", id")
             .push(dir);
         sql.push(" LIMIT ").int(i64::from(limit));
-        let rows: Vec<LinkRow> = read!(self, |pool| query_as_built!(LinkRow, sql)
-            .fetch_all(pool)
-            .await?);
-        let mut links = rows
-            .into_iter()
-            .map(LinkRow::into_link)
-            .collect::<DbResult<Vec<_>>>()?;
-        self.attach_payments(&mut links).await?;
-        Ok(links)
+        Ok(sql)
     }
 
-    /// Substring search over id, merchant transaction id, description, customer id
-    /// and reference id, case-insensitive, served by an index on both backends:
-    /// SQLite's FTS5 trigram table (three characters or more), PostgreSQL's pg_trgm
-    /// GIN index on `search_text`. Shorter needles scan the merchant's rows.
-    fn push_search(&self, sql: &mut Sql, text: &str) {
+    /// How to find the links whose id, merchant transaction id, description,
+    /// customer id or reference id contain `text`, case-insensitively, from an
+    /// index on both backends; the LIKE over `search_text` makes every match exact.
+    ///
+    /// SQLite: FTS5's trigram table `links_search`. A phrase query reads the whole
+    /// posting list of each of its trigrams, and some trigrams are in nearly every
+    /// link (those of a customer id prefix such as "cust-"): over a million links
+    /// the phrase "cust-086387" takes 110 ms, its part "086387" 8 ms. So the phrase
+    /// is the longest part of the needle whose trigrams are not common (in a
+    /// sample of links). When every trigram is common, so are the matches, and
+    /// walking the page's own index meets a page of them sooner than reading and
+    /// sorting every one.
+    ///
+    /// PostgreSQL: its planner weighs the pg_trgm GIN index against the page's
+    /// index from its statistics.
+    async fn search_plan(&self, text: &str) -> DbResult<Search> {
         let needle = text.to_lowercase();
-        match self {
-            Db::Sqlite(_) if needle.chars().count() >= 3 => {
-                let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
-                sql.push(" AND seq IN (SELECT rowid FROM links_search WHERE links_search MATCH ")
-                    .text(phrase)
-                    .push(")");
+        let pattern = format!("%{}%", like_escape(&needle));
+        let Db::Sqlite(s) = self else {
+            return Ok(Search::Like(pattern));
+        };
+        let chars: Vec<char> = needle.chars().collect();
+        if chars.len() < 3 {
+            return Ok(Search::Like(pattern));
+        }
+        let sample = self.trigram_sample(s).await?;
+        // The longest run of consecutive uncommon trigrams: trigram i spans chars i..i+3.
+        let (mut best, mut run_start) = (None::<(usize, usize)>, None);
+        for i in 0..=chars.len() - 3 {
+            let trigram: String = chars[i..i + 3].iter().collect();
+            if sample.is_common(&trigram) {
+                run_start = None;
+                continue;
             }
-            _ => {
-                sql.push(" AND search_text LIKE ")
-                    .text(format!("%{}%", like_escape(&needle)))
-                    .push(" ESCAPE '\\'");
+            let start = *run_start.get_or_insert(i);
+            if best.is_none_or(|(a, b)| i - start > b - a) {
+                best = Some((start, i));
             }
         }
+        Ok(match best {
+            Some((first, last)) => {
+                let part: String = chars[first..last + 3].iter().collect();
+                Search::Trigram {
+                    query: format!("\"{}\"", part.replace('"', "\"\"")),
+                    pattern,
+                }
+            }
+            None => Search::Like(pattern),
+        })
+    }
+
+    /// The trigram sample, taken again when it is older than `TrigramSample::MAX_AGE`.
+    async fn trigram_sample(&self, s: &super::SqliteDb) -> DbResult<TrigramSample> {
+        if let Some(sample) = s.trigrams.read().expect("not poisoned").as_ref() {
+            if sample.taken.elapsed() < TrigramSample::MAX_AGE {
+                return Ok(sample.clone());
+            }
+        }
+        // Random rows by rowid: a thousand lookups, not a scan.
+        let texts: Vec<String> = sqlx::query_scalar(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
+             SELECT search_text FROM links WHERE seq IN (
+                 SELECT abs(random()) % (SELECT coalesce(max(seq), 0) + 1 FROM links) FROM n)",
+        )
+        .bind(TrigramSample::SIZE)
+        .fetch_all(&s.read)
+        .await?;
+        let sample = TrigramSample::of(&texts);
+        *s.trigrams.write().expect("not poisoned") = Some(sample.clone());
+        Ok(sample)
     }
 }

@@ -12,6 +12,7 @@ use crate::payments::{PaymentStatus, Refund, RefundStatus};
 use crate::random;
 
 pub mod options;
+pub mod seed;
 pub mod validate;
 
 pub use options::{Additional, DisplayOn, Tax};
@@ -615,14 +616,25 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
+/// Whether a listing loads each link's payments: the API shows them; the
+/// overview and the export do not, and skip the two queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WithPayments {
+    Yes,
+    No,
+}
+
 pub async fn list(
     db: &Db,
     caller: MerchantId,
     query: &ListQuery,
+    payments: WithPayments,
     now: DateTime<Utc>,
 ) -> Result<Page, LinkError> {
     let limit = query.limit.clamp(1, MAX_PAGE);
-    let mut items = db.list_links(caller, query, limit + 1, now).await?;
+    let mut items = db
+        .list_links(caller, query, limit + 1, payments, now)
+        .await?;
     let next = if items.len() > limit as usize {
         items.truncate(limit as usize);
         items.last().map(|l| Cursor::of(l, query.sort))
