@@ -149,7 +149,14 @@ impl SignedIn {
             email: self.user.email.clone(),
             is_admin: self.user.is_admin(),
             csrf: csrf_token(&self.session),
-            flash: self.session.remove_as::<Flash>(FLASH).and_then(Result::ok),
+            // `remove` marks the session changed even when there is nothing to
+            // remove, and a changed session is written back: one database write
+            // per page view.
+            flash: if self.session.contains_key(FLASH) {
+                self.session.remove_as::<Flash>(FLASH).and_then(Result::ok)
+            } else {
+                None
+            },
             section,
         }
     }

@@ -14,6 +14,7 @@ use sqlx::sqlite::{
 };
 
 pub mod auth;
+mod bulk;
 pub mod emails;
 pub mod links;
 pub mod merchants;
@@ -60,6 +61,8 @@ pub struct SqliteDb {
     pub(crate) write: SqlitePool,
     outbox: OutboxSignal,
     mail: OutboxSignal,
+    /// How common each trigram is, from a sample of links (see `links::search_plan`).
+    pub(crate) trigrams: std::sync::Arc<std::sync::RwLock<Option<links::TrigramSample>>>,
 }
 
 #[derive(Clone, Debug)]
@@ -136,13 +139,18 @@ impl Db {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
                 .pragma("temp_store", "memory");
+            // No test query before each use (sqlx's default): it doubled the round
+            // trips of every statement, and a broken connection fails its own
+            // statement anyway.
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(options.clone())
                 .await?;
             let read = SqlitePoolOptions::new()
                 .max_connections(8)
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
             Ok(Db::Sqlite(SqliteDb {
@@ -150,10 +158,12 @@ impl Db {
                 write,
                 outbox: OutboxSignal::new(),
                 mail: OutboxSignal::new(),
+                trigrams: Default::default(),
             }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(30))
                 .connect(url)
                 .await?;
