@@ -190,7 +190,7 @@ seed() {
   log "$BACKEND: seeding $LINKS links"
   local t0 json
   t0=$(now_ns)
-  json=$("$PBL" seed --merchant "$MERCHANT" --links "$LINKS" --json)
+  json=$("$PBL" seed --merchant "$MERCHANT" --links "$LINKS" --json 2>"$WORK/seed.$BACKEND.log")
   SEED_MS=$(ms_since "$t0")
   SEED_PAYMENTS=$(jq -r .payments <<<"$json")
   LINK_COUNT=$(sql "SELECT count(*) FROM links WHERE merchant_id = $MERCHANT")
@@ -268,8 +268,12 @@ pick_payflow_codes() {
        AND due_date > $soon AND coalesce(payments_allowed, 2) >= 1
        AND (allowed_payment_methods IS NULL OR allowed_payment_methods LIKE '%visa%')
        LIMIT $((PAYFLOW_CODES + 10000))" >"$WORK/codes_all"
-  head -n 10000 "$WORK/codes_all" >"$WORK/codes_warmup"
-  tail -n +10001 "$WORK/codes_all" >"$WORK/codes"
+  # A fifth (at most 10,000) for the warm-up, the rest for the run.
+  local total warm
+  total=$(wc -l <"$WORK/codes_all")
+  warm=$((total / 5 < 10000 ? total / 5 : 10000))
+  head -n "$warm" "$WORK/codes_all" >"$WORK/codes_warmup"
+  tail -n +$((warm + 1)) "$WORK/codes_all" >"$WORK/codes"
   PAYFLOW_AVAILABLE=$(wc -l <"$WORK/codes")
 }
 
@@ -320,6 +324,16 @@ login() {
   [[ -n $COOKIE ]] || die "no session cookie after login"
   status=$(curl -sS -o /dev/null -w '%{http_code}' -H "Cookie: $COOKIE" "$BASE/links")
   [[ $status == 200 ]] || die "/links with the session cookie answered $status"
+}
+
+# The runs below only mean something if these pages show what they claim to: the
+# deep cursor is taken (not "showing the first page") and the search finds its link.
+sanity_checks() {
+  local page
+  page=$(curl -fsS -H "Cookie: $COOKIE" "$BASE/links?cursor=$DEEP_CURSOR")
+  if grep -q "page position is not valid" <<<"$page"; then fail "$BACKEND: the deep-page cursor was refused"; fi
+  page=$(curl -fsS -H "Cookie: $COOKIE" "$BASE/links?status=$SEARCH_STATUS&q=$SEARCH_TERM")
+  grep -qi -- "$SEARCH_TERM" <<<"$page" || fail "$BACKEND: the search for $SEARCH_TERM shows no match"
 }
 
 token() {
@@ -429,6 +443,7 @@ bench_backend() {
   pick_inputs
   start_server
   login
+  sanity_checks
   token
   export BENCH_MERCHANT=$MERCHANT BENCH_PRODUCT=$PRODUCT
   local q_status="status=$SEARCH_STATUS"
