@@ -571,7 +571,7 @@ notify_bench() {
   fi
   cat "$out" >&2
   for label in SQLite PostgreSQL; do
-    line=$(grep "^$label: " "$out" | head -n 1) || continue
+    line=$(grep "^$label: .* delivered in " "$out" | head -n 1) || continue
     key=$([[ $label == SQLite ]] && echo sqlite || echo postgres)
     seconds=$(sed -n 's/.* delivered in \([0-9.]*\) s.*/\1/p' <<<"$line")
     rate=$(sed -n 's/.* = \([0-9.]*\) deliveries\/s.*/\1/p' <<<"$line")
