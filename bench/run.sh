@@ -77,6 +77,9 @@ SAMPLER_PID=""
 FAILURES=0                 # failed requests, full scans: always fail the run
 MISSES=0                   # budget misses
 export BENCH_LUA_DIR=$BENCH_DIR BENCH_THREADS=$THREADS
+# Only warnings from the CLI and the server: a log line per request would cost the
+# server time we want to measure.
+export RUST_LOG=warn
 
 # ---------------------------------------------------------------- helpers
 log() { echo "== $*" >&2; }
@@ -289,7 +292,7 @@ start_server() {
   BASE=http://127.0.0.1:$PORT
   local t0
   t0=$(now_ns)
-  PAYBYLINK_BIND=127.0.0.1:$PORT PAYBYLINK_ALLOW_PRIVATE_WEBHOOKS=true RUST_LOG=warn \
+  PAYBYLINK_BIND=127.0.0.1:$PORT PAYBYLINK_ALLOW_PRIVATE_WEBHOOKS=true \
     "$PBL" serve >"$WORK/server.$BACKEND.log" 2>&1 &
   SERVER_PID=$!
   until curl -fs -o /dev/null --max-time 1 "$BASE/healthz"; do
