@@ -32,6 +32,7 @@ Environment (defaults in brackets):
   BENCH_NO_FAIL=1            budget misses are warnings (failed requests and
                              full-scan plans still fail the run)
   BENCH_KEEP=1               keep the work directory (databases, logs)
+  BENCH_BIN_NOTE=TEXT        where those binaries came from, for RESULTS.md
 EOF
 }
 
@@ -599,7 +600,7 @@ write_results() {
     echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "- Commit: \`$commit\`, tree $dirty"
     if [[ ${BENCH_SKIP_BUILD:-0} == 1 ]]; then
-      echo "- Binaries: not built by the script (BENCH_SKIP_BUILD=1), taken from \`$BIN_DIR\`"
+      echo "- Binaries: not built by the script (BENCH_SKIP_BUILD=1), taken from \`$BIN_DIR\`${BENCH_BIN_NOTE:+: $BENCH_BIN_NOTE}"
     else
       echo "- Binaries: \`cargo build --release\` of this tree"
     fi
