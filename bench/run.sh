@@ -89,7 +89,7 @@ export PGOPTIONS="-c client_min_messages=warning"
 log() { echo "== $*" >&2; }
 # Lines for the report: printed and kept for RESULTS.md.
 say() { echo "$*" | tee -a "$OUT"; }
-fail() { echo "FAIL: $*" | tee -a "$OUT" >&2; FAILURES=$((FAILURES + 1)); }
+fail() { echo "FAIL: $*" | tee -a "$WORK/failures" >&2; FAILURES=$((FAILURES + 1)); }
 die() { echo "ERROR: $*" >&2; exit 1; }
 
 cleanup() {
@@ -636,7 +636,16 @@ write_results() {
     echo "- wrk: $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2), -t$THREADS, -c$CONNECTIONS for GETs and the pay flow," \
       "-c$POST_CONNECTIONS for API create, $DURATION per run after a $WARMUP warm-up, --latency, --timeout 5s"
     echo "- Command: \`$COMMAND\`"
+    echo ""
     cat "$OUT"
+    if [[ -s $WORK/failures ]]; then
+      echo ""
+      echo "## Failures"
+      echo ""
+      echo '```'
+      cat "$WORK/failures"
+      echo '```'
+    fi
     echo ""
     echo "## Budget"
     echo ""
@@ -654,6 +663,7 @@ main() {
   : >"$OUT"
   : >"$WORK/budget"
   : >"$WORK/plans.md"
+  : >"$WORK/failures"
   notify_bench
   say "## Results"
   bench_backend sqlite
@@ -666,6 +676,7 @@ main() {
   echo ""
   echo "## Budget"
   cat "$WORK/budget"
+  if [[ -s $WORK/failures ]]; then echo ""; echo "## Failures"; cat "$WORK/failures"; fi
   [[ $WRITE == 1 ]] && write_results
   if ((FAILURES > 0)); then
     echo "$FAILURES failure(s): failed requests or full-scan plans" >&2
