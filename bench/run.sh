@@ -612,12 +612,16 @@ notify_bench() {
 }
 
 # ---------------------------------------------------------------- report
-write_results() {
-  local commit dirty cpu mem
-  commit=$(git -C "$REPO" rev-parse --short HEAD)
-  # RESULTS.md itself does not count: a second --write would call the tree dirty.
-  dirty=$([[ -n $(git -C "$REPO" status --porcelain -- . ':!bench/RESULTS.md') ]] &&
+# The commit and state of the tree when the run starts (the run takes a while, and
+# the tree may change meanwhile). RESULTS.md itself does not make the tree dirty.
+record_commit() {
+  COMMIT=$(git -C "$REPO" rev-parse --short HEAD)
+  DIRTY=$([[ -n $(git -C "$REPO" status --porcelain -- . ':!bench/RESULTS.md') ]] &&
     echo "dirty (uncommitted changes)" || echo "clean")
+}
+
+write_results() {
+  local cpu mem
   cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
   mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
   {
@@ -626,7 +630,7 @@ write_results() {
     echo "Written by \`bench/run.sh --write\`; see [README.md](README.md) for what each figure means."
     echo ""
     echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-    echo "- Commit: \`$commit\`, tree $dirty"
+    echo "- Commit: \`$COMMIT\`, tree $DIRTY (at the start of the run)"
     if [[ ${BENCH_SKIP_BUILD:-0} == 1 ]]; then
       echo "- Binaries: not built by the script (BENCH_SKIP_BUILD=1), taken from \`$BIN_DIR\`${BENCH_BIN_NOTE:+: $BENCH_BIN_NOTE}"
     else
@@ -658,6 +662,7 @@ write_results() {
 }
 
 main() {
+  record_commit
   require_tools
   build
   : >"$OUT"
