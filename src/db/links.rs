@@ -61,6 +61,14 @@ enum Search {
     Trigram { query: String, pattern: String },
     /// Every row tested with the `LIKE` pattern over `search_text`.
     Like(String),
+    /// PostgreSQL: the rows the GIN index finds for `pattern` (a part of the
+    /// needle), tested for the whole `needle` by a condition it cannot serve.
+    LikeThenContains { pattern: String, needle: String },
+    /// Every row tested for the needle (under three characters, which no
+    /// trigram index serves). Not a LIKE: PostgreSQL's planner takes a short
+    /// LIKE pattern for a rare one and scans the whole table in parallel, where
+    /// walking the merchant's rows in page order finds a page of matches first.
+    Contains(String),
 }
 
 pub(super) const LINK_COLUMNS: &str =
@@ -613,10 +621,31 @@ impl Db {
             }
         }
         sql.int(merchant.0);
-        if let Some(Search::Like(pattern) | Search::Trigram { pattern, .. }) = search {
-            sql.push(" AND search_text LIKE ")
-                .text(pattern)
-                .push(" ESCAPE '\\'");
+        match search {
+            Some(Search::Like(pattern) | Search::Trigram { pattern, .. }) => {
+                sql.push(" AND search_text LIKE ")
+                    .text(pattern)
+                    .push(" ESCAPE '\\'");
+            }
+            Some(Search::LikeThenContains { pattern, needle }) => {
+                sql.push(" AND search_text LIKE ")
+                    .text(pattern)
+                    .push(" ESCAPE '\\' AND strpos(search_text, ")
+                    .text(needle)
+                    .push(") > 0");
+            }
+            Some(Search::Contains(needle)) => {
+                let function = match self {
+                    Db::Sqlite(_) => "instr",
+                    Db::Postgres(_) => "strpos",
+                };
+                sql.push(" AND ")
+                    .push(function)
+                    .push("(search_text, ")
+                    .text(needle)
+                    .push(") > 0");
+            }
+            None => {}
         }
         if !q.statuses.is_empty() {
             sql.push(" AND (");
@@ -695,30 +724,27 @@ impl Db {
 
     /// How to find the links whose id, merchant transaction id, description,
     /// customer id or reference id contain `text`, case-insensitively, from an
-    /// index on both backends; the LIKE over `search_text` makes every match exact.
+    /// index on both backends; a final test over `search_text` makes every
+    /// match exact.
     ///
-    /// SQLite: FTS5's trigram table `links_search`. A phrase query reads the whole
-    /// posting list of each of its trigrams, and some trigrams are in nearly every
-    /// link (those of a customer id prefix such as "cust-"): over a million links
-    /// the phrase "cust-086387" takes 110 ms, its part "086387" 8 ms. So the phrase
-    /// is the longest part of the needle whose trigrams are not common (in a
-    /// sample of links). When every trigram is common, so are the matches, and
-    /// walking the page's own index meets a page of them sooner than reading and
-    /// sorting every one.
-    ///
-    /// PostgreSQL: its planner weighs the pg_trgm GIN index against the page's
-    /// index from its statistics.
+    /// Both backends index trigrams (SQLite: FTS5's trigram table `links_search`;
+    /// PostgreSQL: pg_trgm's GIN index on `search_text`), and both read the whole
+    /// posting list of every trigram of the needle. Some trigrams are in nearly
+    /// every link (those of a customer id prefix such as "cust-"): over a million
+    /// links the phrase "cust-086387" takes 110 ms in SQLite, its part "086387"
+    /// 8 ms. So the index is asked for the longest part of the needle whose
+    /// trigrams are not common (in a sample of links), and the rows it gives are
+    /// tested for the whole needle. When every trigram is common, so are the
+    /// matches, and walking the page's own index meets a page of them sooner than
+    /// reading and sorting every one.
     async fn search_plan(&self, text: &str) -> DbResult<Search> {
         let needle = text.to_lowercase();
-        let pattern = format!("%{}%", like_escape(&needle));
-        let Db::Sqlite(s) = self else {
-            return Ok(Search::Like(pattern));
-        };
         let chars: Vec<char> = needle.chars().collect();
         if chars.len() < 3 {
-            return Ok(Search::Like(pattern));
+            return Ok(Search::Contains(needle));
         }
-        let sample = self.trigram_sample(s).await?;
+        let pattern = format!("%{}%", like_escape(&needle));
+        let sample = self.trigram_sample().await?;
         // The longest run of consecutive uncommon trigrams: trigram i spans chars i..i+3.
         let (mut best, mut run_start) = (None::<(usize, usize)>, None);
         for i in 0..=chars.len() - 3 {
@@ -732,36 +758,54 @@ impl Db {
                 best = Some((start, i));
             }
         }
-        Ok(match best {
-            Some((first, last)) => {
-                let part: String = chars[first..last + 3].iter().collect();
-                Search::Trigram {
-                    query: format!("\"{}\"", part.replace('"', "\"\"")),
-                    pattern,
-                }
-            }
-            None => Search::Like(pattern),
+        let Some((first, last)) = best else {
+            return Ok(Search::Like(pattern));
+        };
+        let part: String = chars[first..last + 3].iter().collect();
+        Ok(match self {
+            Db::Sqlite(_) => Search::Trigram {
+                query: format!("\"{}\"", part.replace('"', "\"\"")),
+                pattern,
+            },
+            Db::Postgres(_) if part.len() == needle.len() => Search::Like(pattern),
+            Db::Postgres(_) => Search::LikeThenContains {
+                pattern: format!("%{}%", like_escape(&part)),
+                needle,
+            },
         })
     }
 
     /// The trigram sample, taken again when it is older than `TrigramSample::MAX_AGE`.
-    async fn trigram_sample(&self, s: &super::SqliteDb) -> DbResult<TrigramSample> {
-        if let Some(sample) = s.trigrams.read().expect("not poisoned").as_ref() {
+    async fn trigram_sample(&self) -> DbResult<TrigramSample> {
+        let cache = match self {
+            Db::Sqlite(s) => &s.trigrams,
+            Db::Postgres(p) => &p.trigrams,
+        };
+        if let Some(sample) = cache.read().expect("not poisoned").as_ref() {
             if sample.taken.elapsed() < TrigramSample::MAX_AGE {
                 return Ok(sample.clone());
             }
         }
-        // Random rows by rowid: a thousand lookups, not a scan.
-        let texts: Vec<String> = sqlx::query_scalar(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
-             SELECT search_text FROM links WHERE seq IN (
-                 SELECT abs(random()) % (SELECT coalesce(max(seq), 0) + 1 FROM links) FROM n)",
-        )
-        .bind(TrigramSample::SIZE)
-        .fetch_all(&s.read)
-        .await?;
+        // Random rows by key: a thousand lookups, not a scan.
+        let random_seqs = match self {
+            Db::Sqlite(_) => {
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
+                 SELECT abs(random()) % (SELECT coalesce(max(seq), 0) + 1 FROM links) FROM n"
+            }
+            Db::Postgres(_) => {
+                "SELECT (random() * (SELECT coalesce(max(seq), 0) FROM links))::bigint + 1
+                 FROM generate_series(1, $1)"
+            }
+        };
+        let sql = format!("SELECT search_text FROM links WHERE seq IN ({random_seqs})");
+        let texts: Vec<String> = read!(self, |pool| {
+            sqlx::query_scalar(&sql)
+                .bind(TrigramSample::SIZE)
+                .fetch_all(pool)
+                .await?
+        });
         let sample = TrigramSample::of(&texts);
-        *s.trigrams.write().expect("not poisoned") = Some(sample.clone());
+        *cache.write().expect("not poisoned") = Some(sample.clone());
         Ok(sample)
     }
 }

@@ -61,8 +61,7 @@ pub struct SqliteDb {
     pub(crate) write: SqlitePool,
     outbox: OutboxSignal,
     mail: OutboxSignal,
-    /// How common each trigram is, from a sample of links (see `links::search_plan`).
-    pub(crate) trigrams: std::sync::Arc<std::sync::RwLock<Option<links::TrigramSample>>>,
+    pub(crate) trigrams: TrigramCache,
 }
 
 #[derive(Clone, Debug)]
@@ -70,7 +69,11 @@ pub struct PgDb {
     pub(crate) pool: PgPool,
     outbox: OutboxSignal,
     mail: OutboxSignal,
+    pub(crate) trigrams: TrigramCache,
 }
+
+/// How common each trigram is, from a sample of links (see `Db::search_plan`).
+pub(crate) type TrigramCache = std::sync::Arc<std::sync::RwLock<Option<links::TrigramSample>>>;
 
 /// Tells this process's notification dispatcher that outbox events were
 /// committed (or its email dispatcher that emails were), so that it sends them
@@ -171,6 +174,7 @@ impl Db {
                 pool,
                 outbox: OutboxSignal::new(),
                 mail: OutboxSignal::new(),
+                trigrams: Default::default(),
             }))
         } else {
             Err(DbError::UnsupportedUrl(url.to_string()))
