@@ -16,7 +16,7 @@ use crate::merchants::{MerchantId, ProductId};
 use crate::money::Currency;
 
 /// How common trigrams are in `search_text`, from a random sample of links.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TrigramSample {
     taken: std::time::Instant,
     rows: usize,
@@ -630,21 +630,10 @@ impl Db {
             Some(Search::LikeThenContains { pattern, needle }) => {
                 sql.push(" AND search_text LIKE ")
                     .text(pattern)
-                    .push(" ESCAPE '\\' AND strpos(search_text, ")
-                    .text(needle)
-                    .push(") > 0");
+                    .push(" ESCAPE '\\'");
+                self.push_contains(&mut sql, needle);
             }
-            Some(Search::Contains(needle)) => {
-                let function = match self {
-                    Db::Sqlite(_) => "instr",
-                    Db::Postgres(_) => "strpos",
-                };
-                sql.push(" AND ")
-                    .push(function)
-                    .push("(search_text, ")
-                    .text(needle)
-                    .push(") > 0");
-            }
+            Some(Search::Contains(needle)) => self.push_contains(&mut sql, needle),
             None => {}
         }
         if !q.statuses.is_empty() {
@@ -722,6 +711,19 @@ impl Db {
         Ok(sql)
     }
 
+    /// `AND search_text` contains `needle`, as a plain substring test.
+    fn push_contains(&self, sql: &mut Sql, needle: String) {
+        let function = match self {
+            Db::Sqlite(_) => "instr",
+            Db::Postgres(_) => "strpos",
+        };
+        sql.push(" AND ")
+            .push(function)
+            .push("(search_text, ")
+            .text(needle)
+            .push(") > 0");
+    }
+
     /// How to find the links whose id, merchant transaction id, description,
     /// customer id or reference id contain `text`, case-insensitively, from an
     /// index on both backends; a final test over `search_text` makes every
@@ -776,14 +778,15 @@ impl Db {
     }
 
     /// The trigram sample, taken again when it is older than `TrigramSample::MAX_AGE`.
-    async fn trigram_sample(&self) -> DbResult<TrigramSample> {
+    /// Shared, not copied: every text search reads it.
+    async fn trigram_sample(&self) -> DbResult<std::sync::Arc<TrigramSample>> {
         let cache = match self {
             Db::Sqlite(s) => &s.trigrams,
             Db::Postgres(p) => &p.trigrams,
         };
         if let Some(sample) = cache.read().expect("not poisoned").as_ref() {
             if sample.taken.elapsed() < TrigramSample::MAX_AGE {
-                return Ok(sample.clone());
+                return Ok(std::sync::Arc::clone(sample));
             }
         }
         // Random rows by key: a thousand lookups, not a scan.
@@ -804,8 +807,8 @@ impl Db {
                 .fetch_all(pool)
                 .await?
         });
-        let sample = TrigramSample::of(&texts);
-        *cache.write().expect("not poisoned") = Some(sample.clone());
+        let sample = std::sync::Arc::new(TrigramSample::of(&texts));
+        *cache.write().expect("not poisoned") = Some(std::sync::Arc::clone(&sample));
         Ok(sample)
     }
 }

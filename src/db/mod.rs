@@ -73,7 +73,8 @@ pub struct PgDb {
 }
 
 /// How common each trigram is, from a sample of links (see `Db::search_plan`).
-pub(crate) type TrigramCache = std::sync::Arc<std::sync::RwLock<Option<links::TrigramSample>>>;
+pub(crate) type TrigramCache =
+    std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<links::TrigramSample>>>>;
 
 /// Tells this process's notification dispatcher that outbox events were
 /// committed (or its email dispatcher that emails were), so that it sends them
