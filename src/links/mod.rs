@@ -352,7 +352,7 @@ pub async fn create(
     }
     let fields = validate_all(db, input, caller, rules, now).await?;
     let link = Link {
-        id: random::hex(24),
+        id: random::time_ordered_id(now),
         merchant_id: caller,
         product_id: fields.product_id,
         // 16 characters of [0-9A-Za-z]: 95 bits, far beyond enumeration.

@@ -206,7 +206,7 @@ fn one_link(
         _ => (created, None, Vec::new()),
     };
     Link {
-        id: random::hex(24),
+        id: random::time_ordered_id(created),
         merchant_id: merchant,
         product_id: product,
         url_code: random::alphanumeric(16),
