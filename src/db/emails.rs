@@ -36,12 +36,12 @@ macro_rules! insert_email {
         .bind(&$email.message.subject)
         .bind(&$email.message.text)
         .bind(&$email.message.html)
-        .bind(to_millis($now))
+        .bind($crate::db::to_millis($now))
         .execute(&mut *$tx)
         .await
     };
 }
-pub(super) use insert_email;
+pub(crate) use insert_email;
 
 #[derive(sqlx::FromRow)]
 struct EmailRow {

@@ -5,15 +5,82 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::emails::insert_email;
 use super::query::{like_escape, query_as_built, Sql};
 use super::{from_millis, read, to_millis, write_tx, Db, DbError, DbResult};
-use crate::email::NewEmail;
 use crate::links::{
     Link, LinkFields, ListQuery, Payment, SortKey, SortValue, Status, Transition, WithPayments,
 };
 use crate::merchants::{MerchantId, ProductId};
 use crate::money::Currency;
+
+/// Inserts a pending link (`group_commit::PendingLink`) in `$tx`: with an
+/// idempotency key, the key and the answer too, so that a retry finds either both
+/// or neither; and the link's queued emails, so that none is sent for a link that
+/// was not made and none is lost for one that was. Evaluates to `DbResult<()>`.
+macro_rules! insert_link_rows {
+    ($tx:ident, $p:expr) => {
+        async {
+            if let Some((key, hash, response)) = &$p.idempotency {
+                sqlx::query(
+                    "INSERT INTO idempotency_keys (merchant_id, key, request_hash, response, created_at)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind($p.link.merchant_id.0)
+                .bind(key)
+                .bind(hash)
+                .bind(response)
+                .bind($crate::db::to_millis($p.link.created_at))
+                .execute(&mut *$tx)
+                .await?;
+            }
+            sqlx::query(
+                "INSERT INTO links (id, merchant_id, product_id, url_code, status, amount_minor, currency,
+                    country, merchant_transaction_id, description, customer_id, due_date, language,
+                    merchant_params, reference_id, code, created_at, updated_at, paid_at, amount_scaled,
+                    payments_allowed, notification_url, customer_email, send_by_email,
+                    receiver_emails, taxes, allowed_payment_methods, additional)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                    $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)",
+            )
+            .bind(&$p.link.id)
+            .bind($p.link.merchant_id.0)
+            .bind($p.link.product_id.0)
+            .bind(&$p.link.url_code)
+            .bind($p.link.stored_status.as_str())
+            .bind($p.link.amount_minor)
+            .bind($p.link.currency.code())
+            .bind(&$p.link.country)
+            .bind(&$p.link.merchant_transaction_id)
+            .bind(&$p.link.description)
+            .bind(&$p.link.customer_id)
+            .bind($crate::db::to_millis($p.link.due_date))
+            .bind($p.link.language.as_str())
+            .bind(&$p.link.merchant_params)
+            .bind(&$p.link.reference_id)
+            .bind(&$p.link.code)
+            .bind($crate::db::to_millis($p.link.created_at))
+            .bind($crate::db::to_millis($p.link.updated_at))
+            .bind($p.link.paid_at.map($crate::db::to_millis))
+            .bind(crate::money::to_scaled($p.link.amount_minor, $p.link.currency))
+            .bind($p.link.payments_allowed)
+            .bind(&$p.link.notification_url)
+            .bind(&$p.link.customer_email)
+            .bind(i64::from($p.link.send_by_email))
+            .bind($crate::db::links::list_to_json(&$p.link.receiver_emails))
+            .bind($crate::db::links::list_to_json(&$p.link.taxes))
+            .bind($crate::db::links::brands_to_json(&$p.link.allowed_payment_methods))
+            .bind($crate::db::links::list_to_json(&$p.link.additional))
+            .execute(&mut *$tx)
+            .await?;
+            for email in &$p.emails {
+                $crate::db::emails::insert_email!($tx, $p.link, email, $p.link.created_at)?;
+            }
+            Ok::<_, $crate::db::DbError>(())
+        }
+        .await
+    };
+}
+pub(super) use insert_link_rows;
 
 /// How common trigrams are in `search_text`, from a random sample of links.
 #[derive(Debug)]
@@ -111,7 +178,7 @@ pub(super) struct LinkRow {
 }
 
 /// A list column: JSON text, NULL when the list is empty.
-fn list_to_json<T: serde::Serialize>(list: &[T]) -> Option<String> {
+pub(super) fn list_to_json<T: serde::Serialize>(list: &[T]) -> Option<String> {
     if list.is_empty() {
         None
     } else {
@@ -130,7 +197,7 @@ fn list_from_json<T: serde::de::DeserializeOwned>(
 }
 
 /// Card brands are stored by their API names (`visa`, `master`, `amex`).
-fn brands_to_json(brands: &[crate::payments::Brand]) -> Option<String> {
+pub(super) fn brands_to_json(brands: &[crate::payments::Brand]) -> Option<String> {
     list_to_json(&brands.iter().map(|b| b.as_str()).collect::<Vec<_>>())
 }
 
@@ -228,80 +295,6 @@ impl Db {
         Ok(found.is_some())
     }
 
-    /// Inserts a new link; with an idempotency key, stores the key and the answer in
-    /// the same transaction, so a retry finds either both or neither; and so are
-    /// its `emails` (the link email of `sendByEmail`) queued: none is sent for a
-    /// link that was not made, none is lost for one that was.
-    pub async fn insert_link(
-        &self,
-        link: &Link,
-        idempotency: Option<(&str, &str, String)>,
-        emails: &[NewEmail],
-    ) -> DbResult<()> {
-        write_tx!(self, |tx| {
-            if let Some((key, hash, response)) = &idempotency {
-                sqlx::query(
-                    "INSERT INTO idempotency_keys (merchant_id, key, request_hash, response, created_at)
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(link.merchant_id.0)
-                .bind(*key)
-                .bind(*hash)
-                .bind(response)
-                .bind(to_millis(link.created_at))
-                .execute(&mut *tx)
-                .await?;
-            }
-            sqlx::query(
-                "INSERT INTO links (id, merchant_id, product_id, url_code, status, amount_minor, currency,
-                    country, merchant_transaction_id, description, customer_id, due_date, language,
-                    merchant_params, reference_id, code, created_at, updated_at, paid_at, amount_scaled,
-                    payments_allowed, notification_url, customer_email, send_by_email,
-                    receiver_emails, taxes, allowed_payment_methods, additional)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                    $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)",
-            )
-            .bind(&link.id)
-            .bind(link.merchant_id.0)
-            .bind(link.product_id.0)
-            .bind(&link.url_code)
-            .bind(link.stored_status.as_str())
-            .bind(link.amount_minor)
-            .bind(link.currency.code())
-            .bind(&link.country)
-            .bind(&link.merchant_transaction_id)
-            .bind(&link.description)
-            .bind(&link.customer_id)
-            .bind(to_millis(link.due_date))
-            .bind(link.language.as_str())
-            .bind(&link.merchant_params)
-            .bind(&link.reference_id)
-            .bind(&link.code)
-            .bind(to_millis(link.created_at))
-            .bind(to_millis(link.updated_at))
-            .bind(link.paid_at.map(to_millis))
-            .bind(crate::money::to_scaled(link.amount_minor, link.currency))
-            .bind(link.payments_allowed)
-            .bind(&link.notification_url)
-            .bind(&link.customer_email)
-            .bind(i64::from(link.send_by_email))
-            .bind(list_to_json(&link.receiver_emails))
-            .bind(list_to_json(&link.taxes))
-            .bind(brands_to_json(&link.allowed_payment_methods))
-            .bind(list_to_json(&link.additional))
-            .execute(&mut *tx)
-            .await?;
-            for email in emails {
-                insert_email!(tx, link, email, link.created_at)?;
-            }
-            Ok::<_, DbError>(())
-        })?;
-        if !emails.is_empty() {
-            self.emails_committed();
-        }
-        Ok(())
-    }
-
     pub async fn idempotent_response(
         &self,
         merchant: MerchantId,
@@ -364,8 +357,14 @@ impl Db {
         let rows: Vec<PaymentRow> = read!(self, |pool| query_as_built!(PaymentRow, sql)
             .fetch_all(pool)
             .await?);
-        let ids: Vec<&str> = links.iter().map(|l| l.id.as_str()).collect();
-        let mut refunds = self.refunds_by_payment(&ids).await?;
+        // Without a payment there is no refund: most links are read unpaid, and
+        // this spares them a query.
+        let mut refunds = if rows.is_empty() {
+            HashMap::new()
+        } else {
+            let ids: Vec<&str> = links.iter().map(|l| l.id.as_str()).collect();
+            self.refunds_by_payment(&ids).await?
+        };
         let mut by_link: HashMap<String, Vec<Payment>> = HashMap::new();
         for r in rows {
             by_link.entry(r.link_id).or_default().push(Payment {

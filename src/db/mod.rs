@@ -16,6 +16,7 @@ use sqlx::sqlite::{
 pub mod auth;
 mod bulk;
 pub mod emails;
+mod group_commit;
 pub mod links;
 pub mod merchants;
 pub mod notifications;
@@ -32,6 +33,9 @@ pub enum DbError {
     Sqlx(#[from] sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A group commit's task ended without answering (it panicked).
+    #[error("the transaction inserting the link ended without an answer")]
+    Lost,
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
 }
@@ -62,6 +66,7 @@ pub struct SqliteDb {
     outbox: OutboxSignal,
     mail: OutboxSignal,
     pub(crate) trigrams: TrigramCache,
+    links: std::sync::Arc<group_commit::LinkQueue>,
 }
 
 #[derive(Clone, Debug)]
@@ -70,6 +75,7 @@ pub struct PgDb {
     outbox: OutboxSignal,
     mail: OutboxSignal,
     pub(crate) trigrams: TrigramCache,
+    links: std::sync::Arc<group_commit::LinkQueue>,
 }
 
 /// How common each trigram is, from a sample of links (see `Db::search_plan`).
@@ -163,6 +169,7 @@ impl Db {
                 outbox: OutboxSignal::new(),
                 mail: OutboxSignal::new(),
                 trigrams: Default::default(),
+                links: Default::default(),
             }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
@@ -176,6 +183,7 @@ impl Db {
                 outbox: OutboxSignal::new(),
                 mail: OutboxSignal::new(),
                 trigrams: Default::default(),
+                links: Default::default(),
             }))
         } else {
             Err(DbError::UnsupportedUrl(url.to_string()))

@@ -8,7 +8,8 @@ use crate::helpers::*;
 on_both_backends!(
     same_key_same_body_replays,
     same_key_other_body_conflicts,
-    concurrent_retries_create_one_link
+    concurrent_retries_create_one_link,
+    concurrent_creates_share_commits_and_fail_alone
 );
 
 async fn create_with_key(app: &TestApp, token: &str, key: &str, body: &Value) -> reqwest::Response {
@@ -129,5 +130,60 @@ async fn concurrent_retries_create_one_link(backend: Backend) {
     ids.dedup();
     assert_eq!(ids.len(), 1, "{ids:?}");
     assert_eq!(app.db.scalar("SELECT COUNT(*) FROM links").await, 1);
+    app.stop().await;
+}
+
+/// Concurrent creates are committed together (`db::group_commit`). Each still
+/// gets its own link, and a reused key among them fails (here: replays) alone
+/// instead of taking the others' links with it.
+async fn concurrent_creates_share_commits_and_fail_alone(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let client = app.client.clone();
+        let url = app.url("/api/v1/pay-by-link");
+        let token = app.merchant.token.clone();
+        let mut body = app.body();
+        body["merchantTransactionId"] = json!(format!("order-{i}"));
+        // Four creates share one key (and body); the others have none.
+        let key = (i % 10 == 0).then_some("shared-key");
+        if key.is_some() {
+            body["merchantTransactionId"] = json!("order-shared");
+        }
+        tasks.push(tokio::spawn(async move {
+            let mut req = client.post(url).bearer_auth(token).json(&body);
+            if let Some(key) = key {
+                req = req.header("Idempotency-Key", key);
+            }
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            let link: Value = res.json().await.unwrap();
+            (key.is_some(), link["id"].as_str().unwrap().to_string())
+        }));
+    }
+    let mut keyed = Vec::new();
+    let mut plain = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            (true, id) => keyed.push(id),
+            (false, id) => plain.push(id),
+        }
+    }
+    keyed.dedup();
+    assert_eq!(keyed.len(), 1, "one link for the shared key: {keyed:?}");
+    plain.sort();
+    plain.dedup();
+    assert_eq!(plain.len(), 36, "a link of its own for each create without a key");
+    assert_eq!(app.db.scalar("SELECT COUNT(*) FROM links").await, 37);
+    for id in plain.iter().chain(&keyed) {
+        let res = app
+            .client
+            .get(app.url(&format!("/api/v1/pay-by-link/{id}")))
+            .bearer_auth(&app.merchant.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{id} was committed");
+    }
     app.stop().await;
 }
