@@ -838,7 +838,17 @@ async fn detail_page_shows_everything_and_cancels_with_confirmation(backend: Bac
         link["url"].as_str().unwrap()
     )));
     assert!(html.contains("<span class=\"tag\" data-status=\"CREATED\">CREATED</span>"));
-    assert!(html.contains("<svg"), "a QR code");
+    // The QR code is an image of its own, kept by the browser: a link's URL never changes.
+    let qr_path = format!("/links/{id}/qr.svg");
+    assert!(html.contains(&format!("<img src=\"{qr_path}\"")), "a QR code");
+    let qr = ana.get(&qr_path).await;
+    assert_eq!(qr.status(), 200);
+    assert_eq!(qr.headers()["content-type"], "image/svg+xml");
+    assert!(qr.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+    assert!(qr.text().await.unwrap().contains("<svg"));
     for text in [
         "32.99 EUR",
         "1234abcd567efg",
@@ -950,6 +960,7 @@ async fn another_merchants_links_are_404(backend: Backend) {
         .unwrap()
         .to_string();
     assert_eq!(bob.get(&format!("/links/{id}")).await.status(), 404);
+    assert_eq!(bob.get(&format!("/links/{id}/qr.svg")).await.status(), 404);
     assert_eq!(bob.get(&format!("/links/{id}/edit")).await.status(), 404);
     assert_eq!(bob.get(&format!("/links/{id}/cancel")).await.status(), 404);
     let res = bob
