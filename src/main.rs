@@ -6,6 +6,10 @@ use paybylink::db::Db;
 use paybylink::merchants::MerchantId;
 use paybylink::{cli, startup::Application, telemetry};
 
+// See Cargo.toml for why.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     telemetry::init();

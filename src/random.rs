@@ -70,7 +70,9 @@ mod tests {
         let id = time_ordered_id(early);
         assert_eq!(id.len(), 24);
         assert!(id.starts_with("6553f100"));
-        assert!(id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         assert!(time_ordered_id(early + chrono::Duration::seconds(1)) > id);
         assert_ne!(alphanumeric(16), alphanumeric(16));
         assert!(constant_time_eq("abc", "abc"));

@@ -840,7 +840,10 @@ async fn detail_page_shows_everything_and_cancels_with_confirmation(backend: Bac
     assert!(html.contains("<span class=\"tag\" data-status=\"CREATED\">CREATED</span>"));
     // The QR code is an image of its own, kept by the browser: a link's URL never changes.
     let qr_path = format!("/links/{id}/qr.svg");
-    assert!(html.contains(&format!("<img src=\"{qr_path}\"")), "a QR code");
+    assert!(
+        html.contains(&format!("<img src=\"{qr_path}\"")),
+        "a QR code"
+    );
     let qr = ana.get(&qr_path).await;
     assert_eq!(qr.status(), 200);
     assert_eq!(qr.headers()["content-type"], "image/svg+xml");

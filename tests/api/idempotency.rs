@@ -173,7 +173,11 @@ async fn concurrent_creates_share_commits_and_fail_alone(backend: Backend) {
     assert_eq!(keyed.len(), 1, "one link for the shared key: {keyed:?}");
     plain.sort();
     plain.dedup();
-    assert_eq!(plain.len(), 36, "a link of its own for each create without a key");
+    assert_eq!(
+        plain.len(),
+        36,
+        "a link of its own for each create without a key"
+    );
     assert_eq!(app.db.scalar("SELECT COUNT(*) FROM links").await, 37);
     for id in plain.iter().chain(&keyed) {
         let res = app
