@@ -65,11 +65,11 @@ impl Db {
                 // The answer first: a committer that just finished our group
                 // also just released the lock.
                 biased;
-                answered = &mut answer => return answered.unwrap_or_else(|_| Err(lost())),
+                answered = &mut answer => return answered.unwrap_or(Err(DbError::Lost)),
                 guard = queue.committer.clone().lock_owned() => {
                     match answer.try_recv() {
                         Ok(answered) => return answered,
-                        Err(oneshot::error::TryRecvError::Closed) => return Err(lost()),
+                        Err(oneshot::error::TryRecvError::Closed) => return Err(DbError::Lost),
                         Err(oneshot::error::TryRecvError::Empty) => {}
                     }
                     let group: Vec<PendingLink> = {
@@ -143,8 +143,4 @@ impl Db {
 fn lock(pending: &Mutex<Vec<PendingLink>>) -> std::sync::MutexGuard<'_, Vec<PendingLink>> {
     // The lock is only held to push or drain; a panic there leaves a valid Vec.
     pending.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn lost() -> DbError {
-    DbError::Lost
 }
