@@ -81,7 +81,7 @@ pub async fn seed(
         progress(&done);
         batch = next;
     }
-    db.analyze_links().await?;
+    db.settle_after_bulk_load().await?;
     Ok(done)
 }
 
