@@ -247,6 +247,47 @@ impl LinkRow {
     }
 }
 
+/// One link with its payments and their refunds in one query (`Db::link`): the
+/// detail page and the API's GET read a single link, and every query is a round
+/// trip to the database's thread (SQLite) or server (PostgreSQL); three of them
+/// were most of the time of those requests. One row per refund, or per payment
+/// without one, or one row for a link without payments.
+static LINK_WITH_PAYMENTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let link_columns: Vec<String> = LINK_COLUMNS.split(", ").map(|c| format!("l.{c}")).collect();
+    format!(
+        "SELECT {}, p.id AS p_id, p.status AS p_status, p.amount_minor AS p_amount_minor,
+            p.brand AS p_brand, p.last4 AS p_last4, p.created_at AS p_created_at,
+            r.id AS r_id, r.amount_minor AS r_amount_minor, r.reason AS r_reason,
+            r.status AS r_status, r.created_at AS r_created_at, r.updated_at AS r_updated_at
+         FROM links l
+         LEFT JOIN payments p ON p.link_id = l.id
+         LEFT JOIN refunds r ON r.payment_id = p.id
+         WHERE l.merchant_id = $1 AND l.id = $2
+         ORDER BY p.created_at, p.id, r.created_at, r.id",
+        link_columns.join(", ")
+    )
+});
+
+/// A row of `LINK_WITH_PAYMENTS`: the payment and refund columns are NULL where
+/// there is none.
+#[derive(sqlx::FromRow)]
+struct LinkPaymentRefundRow {
+    #[sqlx(flatten)]
+    link: LinkRow,
+    p_id: Option<String>,
+    p_status: Option<String>,
+    p_amount_minor: Option<i64>,
+    p_brand: Option<String>,
+    p_last4: Option<String>,
+    p_created_at: Option<i64>,
+    r_id: Option<String>,
+    r_amount_minor: Option<i64>,
+    r_reason: Option<String>,
+    r_status: Option<String>,
+    r_created_at: Option<i64>,
+    r_updated_at: Option<i64>,
+}
+
 #[derive(sqlx::FromRow)]
 struct PaymentRow {
     id: String,
@@ -324,18 +365,49 @@ impl Db {
     }
 
     pub async fn link(&self, merchant: MerchantId, id: &str) -> DbResult<Option<Link>> {
-        let sql = format!("SELECT {LINK_COLUMNS} FROM links WHERE merchant_id = $1 AND id = $2");
-        let row = read!(self, |pool| {
-            sqlx::query_as::<_, LinkRow>(&sql)
+        let rows: Vec<LinkPaymentRefundRow> = read!(self, |pool| {
+            sqlx::query_as(&LINK_WITH_PAYMENTS)
                 .bind(merchant.0)
                 .bind(id)
-                .fetch_optional(pool)
+                .fetch_all(pool)
                 .await?
         });
-        let Some(row) = row else { return Ok(None) };
-        let mut links = vec![row.into_link()?];
-        self.attach_payments(&mut links).await?;
-        Ok(links.pop())
+        let mut link: Option<Link> = None;
+        for row in rows {
+            let link = match &mut link {
+                Some(link) => link,
+                None => link.insert(row.link.into_link()?),
+            };
+            let Some(payment_id) = row.p_id else { continue };
+            let corrupt = || DbError::Corrupt(format!("payment {payment_id}: a NULL column"));
+            // The rows come by payment, then by refund: a payment's first row adds it.
+            if link.payments.last().is_none_or(|p| p.id != payment_id) {
+                link.payments.push(Payment {
+                    status: row.p_status.ok_or_else(corrupt)?,
+                    amount_minor: row.p_amount_minor.ok_or_else(corrupt)?,
+                    brand: row.p_brand,
+                    last4: row.p_last4,
+                    created_at: from_millis(row.p_created_at.ok_or_else(corrupt)?),
+                    refunds: Vec::new(),
+                    id: payment_id.clone(),
+                });
+            }
+            let Some(refund_id) = row.r_id else { continue };
+            let refund = super::refunds::RefundRow {
+                amount_minor: row.r_amount_minor.ok_or_else(corrupt)?,
+                reason: row.r_reason,
+                status: row.r_status.ok_or_else(corrupt)?,
+                created_at: row.r_created_at.ok_or_else(corrupt)?,
+                updated_at: row.r_updated_at.ok_or_else(corrupt)?,
+                id: refund_id,
+                payment_id,
+            };
+            let (_, refund) = refund.into_refund()?;
+            if let Some(payment) = link.payments.last_mut() {
+                payment.refunds.push(refund);
+            }
+        }
+        Ok(link)
     }
 
     /// Loads the payments of all `links` and their refunds in two queries (never

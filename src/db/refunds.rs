@@ -50,14 +50,33 @@ pub enum Reserved {
 }
 
 #[derive(sqlx::FromRow)]
-struct RefundRow {
-    id: String,
-    payment_id: String,
-    amount_minor: i64,
-    reason: Option<String>,
-    status: String,
-    created_at: i64,
-    updated_at: i64,
+pub(super) struct RefundRow {
+    pub id: String,
+    pub payment_id: String,
+    pub amount_minor: i64,
+    pub reason: Option<String>,
+    pub status: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl RefundRow {
+    /// The refund, and the id of the payment it refunds.
+    pub(super) fn into_refund(self) -> DbResult<(String, Refund)> {
+        let status = RefundStatus::parse(&self.status)
+            .ok_or_else(|| DbError::Corrupt(format!("refund {}: bad status", self.id)))?;
+        Ok((
+            self.payment_id,
+            Refund {
+                id: self.id,
+                amount_minor: self.amount_minor,
+                reason: self.reason,
+                status,
+                created_at: from_millis(self.created_at),
+                updated_at: from_millis(self.updated_at),
+            },
+        ))
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -340,16 +359,8 @@ impl Db {
             .fetch_all(pool)
             .await?);
         for r in rows {
-            let status = RefundStatus::parse(&r.status)
-                .ok_or_else(|| DbError::Corrupt(format!("refund {}: bad status", r.id)))?;
-            by_payment.entry(r.payment_id).or_default().push(Refund {
-                id: r.id,
-                amount_minor: r.amount_minor,
-                reason: r.reason,
-                status,
-                created_at: from_millis(r.created_at),
-                updated_at: from_millis(r.updated_at),
-            });
+            let (payment_id, refund) = r.into_refund()?;
+            by_payment.entry(payment_id).or_default().push(refund);
         }
         Ok(by_payment)
     }
