@@ -1,7 +1,51 @@
 //! Users, API clients and access tokens. Secrets are stored only as hashes.
 
-use super::{read, to_millis, write_tx, Db, DbError, DbResult};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use super::{from_millis, read, to_millis, write_tx, Db, DbError, DbResult};
 use crate::merchants::MerchantId;
+
+/// Access tokens this process found live a moment ago, so that an API request
+/// does not spend a database round trip on its token (a quarter of the time of
+/// a GET of one link). A revocation made through this process removes its
+/// client's tokens at once. One made elsewhere (another instance on the same
+/// PostgreSQL database) is seen by the next lookup after `TOKEN_CHECK_EVERY`.
+/// Only live tokens are kept: a wrong token always asks the database.
+#[derive(Debug, Default)]
+pub(crate) struct TokenCache(Mutex<KnownTokens>);
+
+#[derive(Debug, Default)]
+struct KnownTokens {
+    by_hash: HashMap<String, KnownToken>,
+    /// Counts revocations, so that a lookup that read the database before one
+    /// does not put back a token that the revocation has just removed.
+    revocations: u64,
+}
+
+#[derive(Debug)]
+struct KnownToken {
+    merchant: MerchantId,
+    client: String,
+    expires_at: DateTime<Utc>,
+    checked: Instant,
+}
+
+/// How long a token found live is believed live without asking the database.
+const TOKEN_CHECK_EVERY: Duration = Duration::from_secs(5);
+/// Entries kept at most; beyond it the cache starts again empty, which costs a
+/// query per live token and bounds memory whatever the number of tokens.
+const TOKEN_CACHE_SIZE: usize = 10_000;
+
+impl TokenCache {
+    fn entries(&self) -> std::sync::MutexGuard<'_, KnownTokens> {
+        // Only held for a lookup or an insert; a panic there leaves a valid map.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// A user to insert; the password is already hashed.
 #[derive(Clone, Copy)]
@@ -247,7 +291,7 @@ impl Db {
 
     pub async fn revoke_api_client(&self, merchant: MerchantId, id: &str) -> DbResult<bool> {
         let now = to_millis(chrono::Utc::now());
-        write_tx!(self, |tx| {
+        let revoked = write_tx!(self, |tx| {
             let n = sqlx::query(
                 "UPDATE api_clients SET revoked_at = $3 WHERE id = $1 AND merchant_id = $2 AND revoked_at IS NULL",
             )
@@ -263,7 +307,16 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
             Ok::<_, DbError>(n == 1)
-        })
+        })?;
+        // After the commit, so that a lookup from now on finds the client revoked;
+        // one that read the database before sees the count change and keeps
+        // nothing.
+        let mut known = self.token_cache().entries();
+        known.revocations += 1;
+        known
+            .by_hash
+            .retain(|_, t| t.client != id || t.merchant != merchant);
+        Ok(revoked)
     }
 
     pub async fn insert_access_token(
@@ -287,15 +340,26 @@ impl Db {
         })
     }
 
-    /// The merchant and client of a live token whose client is not revoked.
+    /// The merchant and client of a live token whose client is not revoked
+    /// (from `TokenCache` when it was checked a moment ago).
     pub async fn token_owner(
         &self,
         token_hash: &str,
-        now: chrono::DateTime<chrono::Utc>,
+        now: DateTime<Utc>,
     ) -> DbResult<Option<(MerchantId, String)>> {
-        let row: Option<(i64, String)> = read!(self, |pool| {
+        let cache = self.token_cache();
+        let revocations = {
+            let known = cache.entries();
+            match known.by_hash.get(token_hash) {
+                Some(t) if t.checked.elapsed() < TOKEN_CHECK_EVERY && t.expires_at > now => {
+                    return Ok(Some((t.merchant, t.client.clone())));
+                }
+                _ => known.revocations,
+            }
+        };
+        let row: Option<(i64, String, i64)> = read!(self, |pool| {
             sqlx::query_as(
-                "SELECT t.merchant_id, t.client_id FROM access_tokens t
+                "SELECT t.merchant_id, t.client_id, t.expires_at FROM access_tokens t
                  JOIN api_clients c ON c.id = t.client_id AND c.revoked_at IS NULL
                  WHERE t.token_hash = $1 AND t.expires_at > $2",
             )
@@ -304,7 +368,33 @@ impl Db {
             .fetch_optional(pool)
             .await?
         });
-        Ok(row.map(|(m, c)| (MerchantId(m), c)))
+        let mut known = cache.entries();
+        let Some((merchant, client, expires_at)) = row else {
+            known.by_hash.remove(token_hash);
+            return Ok(None);
+        };
+        if known.revocations == revocations {
+            if known.by_hash.len() >= TOKEN_CACHE_SIZE {
+                known.by_hash.clear();
+            }
+            known.by_hash.insert(
+                token_hash.to_string(),
+                KnownToken {
+                    merchant: MerchantId(merchant),
+                    client: client.clone(),
+                    expires_at: from_millis(expires_at),
+                    checked: Instant::now(),
+                },
+            );
+        }
+        Ok(Some((MerchantId(merchant), client)))
+    }
+
+    fn token_cache(&self) -> &TokenCache {
+        match self {
+            Db::Sqlite(s) => &s.tokens,
+            Db::Postgres(p) => &p.tokens,
+        }
     }
 
     pub async fn prune_access_tokens(&self, now: chrono::DateTime<chrono::Utc>) -> DbResult<u64> {

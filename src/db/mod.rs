@@ -67,6 +67,7 @@ pub struct SqliteDb {
     mail: OutboxSignal,
     pub(crate) trigrams: TrigramCache,
     links: std::sync::Arc<group_commit::LinkQueue>,
+    tokens: std::sync::Arc<auth::TokenCache>,
 }
 
 #[derive(Clone, Debug)]
@@ -76,6 +77,7 @@ pub struct PgDb {
     mail: OutboxSignal,
     pub(crate) trigrams: TrigramCache,
     links: std::sync::Arc<group_commit::LinkQueue>,
+    tokens: std::sync::Arc<auth::TokenCache>,
 }
 
 /// How common each trigram is, from a sample of links (see `Db::search_plan`).
@@ -170,6 +172,7 @@ impl Db {
                 mail: OutboxSignal::new(),
                 trigrams: Default::default(),
                 links: Default::default(),
+                tokens: Default::default(),
             }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
@@ -184,6 +187,7 @@ impl Db {
                 mail: OutboxSignal::new(),
                 trigrams: Default::default(),
                 links: Default::default(),
+                tokens: Default::default(),
             }))
         } else {
             Err(DbError::UnsupportedUrl(url.to_string()))

@@ -7,7 +7,8 @@ use crate::helpers::*;
 on_both_backends!(
     token_endpoint_issues_and_refuses,
     secrets_and_tokens_are_stored_only_as_hashes,
-    revoked_clients_lose_their_tokens
+    revoked_clients_lose_their_tokens,
+    a_revocation_by_another_instance_reaches_this_one_within_seconds
 );
 
 async fn token_endpoint_issues_and_refuses(backend: Backend) {
@@ -141,5 +142,36 @@ async fn revoked_clients_lose_their_tokens(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
+    app.stop().await;
+}
+
+/// The server believes a token it found live for a few seconds without asking the
+/// database again (db::auth's TokenCache). A client revoked through another
+/// instance on the same database loses its token here too, within those seconds.
+async fn a_revocation_by_another_instance_reaches_this_one_within_seconds(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let m = &app.merchant;
+    assert_eq!(
+        app.get_as(&m.token, "/api/v1/pay-by-link").await.status(),
+        200
+    );
+    let other_instance = paybylink::db::Db::connect(&app.db.url).await.unwrap();
+    assert!(other_instance
+        .revoke_api_client(paybylink::merchants::MerchantId(m.id), &m.client_id)
+        .await
+        .unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let status = app.get_as(&m.token, "/api/v1/pay-by-link").await.status();
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the revoked token was still taken after 15 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
     app.stop().await;
 }
