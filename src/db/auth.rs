@@ -311,7 +311,7 @@ impl Db {
         // After the commit, so that a lookup from now on finds the client revoked;
         // one that read the database before sees the count change and keeps
         // nothing.
-        let mut known = self.token_cache().entries();
+        let mut known = self.local().tokens.entries();
         known.revocations += 1;
         known
             .by_hash
@@ -347,7 +347,7 @@ impl Db {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> DbResult<Option<(MerchantId, String)>> {
-        let cache = self.token_cache();
+        let cache = &self.local().tokens;
         let revocations = {
             let known = cache.entries();
             match known.by_hash.get(token_hash) {
@@ -388,13 +388,6 @@ impl Db {
             );
         }
         Ok(Some((MerchantId(merchant), client)))
-    }
-
-    fn token_cache(&self) -> &TokenCache {
-        match self {
-            Db::Sqlite(s) => &s.tokens,
-            Db::Postgres(p) => &p.tokens,
-        }
     }
 
     pub async fn prune_access_tokens(&self, now: chrono::DateTime<chrono::Utc>) -> DbResult<u64> {

@@ -52,7 +52,7 @@ impl Db {
         idempotency: Option<(&str, &str, String)>,
         emails: &[NewEmail],
     ) -> DbResult<()> {
-        let queue = self.link_queue();
+        let queue = &self.local().links;
         let (done, mut answer) = oneshot::channel();
         lock(&queue.pending).push(PendingLink {
             link: link.clone(),
@@ -86,13 +86,6 @@ impl Db {
                     });
                 }
             }
-        }
-    }
-
-    fn link_queue(&self) -> &LinkQueue {
-        match self {
-            Db::Sqlite(s) => &s.links,
-            Db::Postgres(p) => &p.links,
         }
     }
 

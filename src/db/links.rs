@@ -851,10 +851,7 @@ impl Db {
     /// The trigram sample, taken again when it is older than `TrigramSample::MAX_AGE`.
     /// Shared, not copied: every text search reads it.
     async fn trigram_sample(&self) -> DbResult<std::sync::Arc<TrigramSample>> {
-        let cache = match self {
-            Db::Sqlite(s) => &s.trigrams,
-            Db::Postgres(p) => &p.trigrams,
-        };
+        let cache = &self.local().trigrams;
         if let Some(sample) = cache.read().expect("not poisoned").as_ref() {
             if sample.taken.elapsed() < TrigramSample::MAX_AGE {
                 return Ok(std::sync::Arc::clone(sample));

@@ -63,26 +63,41 @@ pub enum Db {
 pub struct SqliteDb {
     pub(crate) read: SqlitePool,
     pub(crate) write: SqlitePool,
-    outbox: OutboxSignal,
-    mail: OutboxSignal,
-    pub(crate) trigrams: TrigramCache,
-    links: std::sync::Arc<group_commit::LinkQueue>,
-    tokens: std::sync::Arc<auth::TokenCache>,
+    local: std::sync::Arc<ProcessState>,
 }
 
 #[derive(Clone, Debug)]
 pub struct PgDb {
     pub(crate) pool: PgPool,
-    outbox: OutboxSignal,
-    mail: OutboxSignal,
-    pub(crate) trigrams: TrigramCache,
-    links: std::sync::Arc<group_commit::LinkQueue>,
-    tokens: std::sync::Arc<auth::TokenCache>,
+    local: std::sync::Arc<ProcessState>,
 }
 
-/// How common each trigram is, from a sample of links (see `Db::search_plan`).
-pub(crate) type TrigramCache =
-    std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<links::TrigramSample>>>>;
+/// What this process keeps beside the database, the same for both backends and
+/// shared by every clone of a `Db`: the dispatchers' wake-up signals, the queue
+/// of links waiting for their group commit, and the caches.
+#[derive(Debug)]
+struct ProcessState {
+    outbox: OutboxSignal,
+    /// The email outbox's own signal: the email dispatcher is not woken by
+    /// notification events, nor the notification dispatcher by emails.
+    mail: OutboxSignal,
+    /// How common each trigram is, from a sample of links (see `Db::search_plan`).
+    trigrams: std::sync::RwLock<Option<std::sync::Arc<links::TrigramSample>>>,
+    links: group_commit::LinkQueue,
+    tokens: auth::TokenCache,
+}
+
+impl ProcessState {
+    fn new() -> std::sync::Arc<ProcessState> {
+        std::sync::Arc::new(ProcessState {
+            outbox: OutboxSignal::new(),
+            mail: OutboxSignal::new(),
+            trigrams: Default::default(),
+            links: Default::default(),
+            tokens: Default::default(),
+        })
+    }
+}
 
 /// Tells this process's notification dispatcher that outbox events were
 /// committed (or its email dispatcher that emails were), so that it sends them
@@ -168,11 +183,7 @@ impl Db {
             Ok(Db::Sqlite(SqliteDb {
                 read,
                 write,
-                outbox: OutboxSignal::new(),
-                mail: OutboxSignal::new(),
-                trigrams: Default::default(),
-                links: Default::default(),
-                tokens: Default::default(),
+                local: ProcessState::new(),
             }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
@@ -183,11 +194,7 @@ impl Db {
                 .await?;
             Ok(Db::Postgres(PgDb {
                 pool,
-                outbox: OutboxSignal::new(),
-                mail: OutboxSignal::new(),
-                trigrams: Default::default(),
-                links: Default::default(),
-                tokens: Default::default(),
+                local: ProcessState::new(),
             }))
         } else {
             Err(DbError::UnsupportedUrl(url.to_string()))
@@ -210,40 +217,34 @@ impl Db {
         Ok(())
     }
 
-    fn outbox(&self) -> &OutboxSignal {
+    fn local(&self) -> &ProcessState {
         match self {
-            Db::Sqlite(s) => &s.outbox,
-            Db::Postgres(p) => &p.outbox,
+            Db::Sqlite(s) => &s.local,
+            Db::Postgres(p) => &p.local,
         }
     }
 
     /// Called after a transaction that wrote outbox events has committed.
     pub(crate) fn outbox_committed(&self) {
-        self.outbox().0.send_modify(|n| *n = n.wrapping_add(1));
+        self.local()
+            .outbox
+            .0
+            .send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Changes each time outbox events are committed through this `Db`.
     pub fn outbox_watch(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.outbox().0.subscribe()
-    }
-
-    /// The email outbox's own signal: the email dispatcher is not woken by
-    /// notification events, nor the notification dispatcher by emails.
-    fn mail(&self) -> &OutboxSignal {
-        match self {
-            Db::Sqlite(s) => &s.mail,
-            Db::Postgres(p) => &p.mail,
-        }
+        self.local().outbox.0.subscribe()
     }
 
     /// Called after a transaction that queued emails has committed.
     pub(crate) fn emails_committed(&self) {
-        self.mail().0.send_modify(|n| *n = n.wrapping_add(1));
+        self.local().mail.0.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Changes each time emails are queued through this `Db`.
     pub fn mail_watch(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.mail().0.subscribe()
+        self.local().mail.0.subscribe()
     }
 
     /// A round trip to the database, for `/healthz`.
