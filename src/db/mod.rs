@@ -214,7 +214,7 @@ impl Db {
             Db::Sqlite(s) => sqlx::migrate!("./migrations/sqlite").run(&s.write).await?,
             Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(&p.pool).await?,
         }
-        Ok(())
+        self.restore_search_merging().await
     }
 
     fn local(&self) -> &ProcessState {
