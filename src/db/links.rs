@@ -648,12 +648,13 @@ impl Db {
     ) -> DbResult<Vec<String>> {
         let mut sql = self.list_sql(merchant, q, limit, now).await?;
         Ok(match self {
-            Db::Sqlite(s) => {
+            Db::Sqlite(_) => {
                 sql.prefix("EXPLAIN QUERY PLAN ");
-                let rows: Vec<(i64, i64, i64, String)> =
+                let rows: Vec<(i64, i64, i64, String)> = read!(self, |conn| {
                     query_as_built!((i64, i64, i64, String), sql)
-                        .fetch_all(&s.read)
-                        .await?;
+                        .fetch_all(conn)
+                        .await?
+                });
                 rows.into_iter().map(|r| r.3).collect()
             }
             Db::Postgres(p) => {

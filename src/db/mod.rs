@@ -22,6 +22,7 @@ pub mod merchants;
 pub mod notifications;
 pub mod payments;
 pub mod query;
+mod readers;
 pub mod refunds;
 pub mod sessions;
 
@@ -57,11 +58,11 @@ pub enum Db {
 
 /// SQLite allows one writer at a time. All writes go through a pool of exactly one
 /// connection and begin with `BEGIN IMMEDIATE`, so concurrent requests queue in
-/// the pool instead of failing with SQLITE_BUSY; readers use their own pool and,
-/// thanks to WAL, never wait for the writer.
+/// the pool instead of failing with SQLITE_BUSY; reads use eight connections of
+/// their own (`readers`) and, thanks to WAL, never wait for the writer.
 #[derive(Clone, Debug)]
 pub struct SqliteDb {
-    pub(crate) read: SqlitePool,
+    read: std::sync::Arc<readers::Readers>,
     pub(crate) write: SqlitePool,
     local: std::sync::Arc<ProcessState>,
 }
@@ -113,13 +114,21 @@ impl OutboxSignal {
     }
 }
 
-/// Runs `$body` with `$pool` bound to a pool that may serve reads.
+/// Runs `$body` with `$pool` bound to an executor that may serve reads: one of
+/// SQLite's read connections (see `readers`) or PostgreSQL's pool.
 macro_rules! read {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
             $crate::db::Db::Sqlite(s) => {
-                let $pool = &s.read;
-                $body
+                let mut reader = s.read.acquire().await?;
+                let out = {
+                    let $pool = reader.conn();
+                    $body
+                };
+                // Not reached when `$body` returned early with an error: the
+                // connection is then closed, not reused (see `readers`).
+                reader.finished();
+                out
             }
             $crate::db::Db::Postgres(p) => {
                 let $pool = &p.pool;
@@ -175,11 +184,7 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(options.clone())
                 .await?;
-            let read = SqlitePoolOptions::new()
-                .max_connections(8)
-                .test_before_acquire(false)
-                .connect_with(options)
-                .await?;
+            let read = std::sync::Arc::new(readers::Readers::open(options, 8).await?);
             Ok(Db::Sqlite(SqliteDb {
                 read,
                 write,
@@ -258,7 +263,7 @@ impl Db {
     pub async fn close(&self) {
         match self {
             Db::Sqlite(s) => {
-                s.read.close().await;
+                s.read.close();
                 s.write.close().await;
             }
             Db::Postgres(p) => p.pool.close().await,
