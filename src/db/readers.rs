@@ -1,34 +1,36 @@
-//! SQLite's read connections, pooled here rather than by `sqlx::Pool`.
+//! The read connections, pooled here rather than by `sqlx::Pool`.
 //!
-//! sqlx's pool tests every connection as it comes back (`ping`, a round trip to
-//! the connection's worker thread) and returns it from a task of its own, so
-//! every read cost two hand-offs between threads instead of one; with
-//! statements of a few microseconds, those hand-offs were most of the cost of a
-//! read. Here a connection goes back to the idle list on the spot, when the
+//! sqlx's pool tests every connection as it comes back (`ping`: on SQLite a round
+//! trip to the connection's worker thread, on PostgreSQL one to the server) and
+//! returns it from a task of its own, so every read cost two round trips instead
+//! of one; with statements of a few microseconds, the second was a large part of
+//! the cost of a read. Here a connection goes back to the idle list on the spot, when the
 //! statements run with it have finished. One that did not finish (an error, or
 //! the request dropped mid-read) is closed rather than trusted, which is what
 //! the ping was for.
 
 use std::sync::Mutex;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::ConnectOptions;
+use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::DbResult;
 
+/// How long a read waits for a free connection before failing.
+const WAIT_FOR_CONNECTION: std::time::Duration = std::time::Duration::from_secs(30);
+
 #[derive(Debug)]
-pub(super) struct Readers {
-    options: SqliteConnectOptions,
-    idle: Mutex<Vec<SqliteConnection>>,
+pub(super) struct Readers<C: Connection> {
+    options: C::Options,
+    idle: Mutex<Vec<C>>,
     /// One permit per connection that may be open at once.
     permits: Semaphore,
 }
 
-impl Readers {
+impl<C: Connection> Readers<C> {
     /// Opens one connection at once, so that a bad URL fails at start; the
     /// others open when they are first needed.
-    pub(super) async fn open(options: SqliteConnectOptions, size: usize) -> DbResult<Readers> {
+    pub(super) async fn open(options: C::Options, size: usize) -> DbResult<Readers<C>> {
         let first = options.connect().await?;
         Ok(Readers {
             options,
@@ -37,11 +39,11 @@ impl Readers {
         })
     }
 
-    pub(super) async fn acquire(&self) -> DbResult<Reader<'_>> {
-        let permit = self
-            .permits
-            .acquire()
+    pub(super) async fn acquire(&self) -> DbResult<Reader<'_, C>> {
+        // As long as sqlx's pool waited for a connection before giving up.
+        let permit = tokio::time::timeout(WAIT_FOR_CONNECTION, self.permits.acquire())
             .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
             .expect("the readers' semaphore is never closed");
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match idle {
@@ -63,15 +65,15 @@ impl Readers {
 }
 
 /// A connection lent by `Readers`; see the module comment for when it goes back.
-pub(super) struct Reader<'a> {
-    conn: Option<SqliteConnection>,
+pub(super) struct Reader<'a, C: Connection> {
+    conn: Option<C>,
     finished: bool,
-    readers: &'a Readers,
+    readers: &'a Readers<C>,
     _permit: SemaphorePermit<'a>,
 }
 
-impl Reader<'_> {
-    pub(super) fn conn(&mut self) -> &mut SqliteConnection {
+impl<C: Connection> Reader<'_, C> {
+    pub(super) fn conn(&mut self) -> &mut C {
         self.conn.as_mut().expect("present until dropped")
     }
 
@@ -81,7 +83,7 @@ impl Reader<'_> {
     }
 }
 
-impl Drop for Reader<'_> {
+impl<C: Connection> Drop for Reader<'_, C> {
     fn drop(&mut self) {
         if let (true, Some(conn)) = (self.finished, self.conn.take()) {
             self.readers
@@ -90,7 +92,8 @@ impl Drop for Reader<'_> {
                 .unwrap_or_else(|e| e.into_inner())
                 .push(conn);
         }
-        // Otherwise the connection drops here, and its worker thread closes it.
+        // Otherwise the connection drops here: SQLite's worker thread closes it,
+        // PostgreSQL's socket is closed.
     }
 }
 
@@ -99,10 +102,11 @@ mod tests {
     use std::str::FromStr;
 
     use futures_util::FutureExt;
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 
     use super::*;
 
-    async fn readers(size: usize) -> (tempfile::TempDir, Readers) {
+    async fn readers(size: usize) -> (tempfile::TempDir, Readers<SqliteConnection>) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("r.db").display());
         let options = SqliteConnectOptions::from_str(&url)
@@ -112,7 +116,7 @@ mod tests {
         (dir, readers)
     }
 
-    fn idle(r: &Readers) -> usize {
+    fn idle(r: &Readers<SqliteConnection>) -> usize {
         r.idle.lock().unwrap().len()
     }
 
