@@ -115,33 +115,26 @@ impl OutboxSignal {
     }
 }
 
-/// Runs `$body` with `$pool` bound to an executor that may serve reads: one of
-/// SQLite's read connections (see `readers`) or PostgreSQL's pool.
+/// Runs `$body` with `$pool` bound to a read connection of the backend (see
+/// `readers`); the body is compiled once per backend.
 macro_rules! read {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
-            $crate::db::Db::Sqlite(s) => {
-                let mut reader = s.read.acquire().await?;
-                let out = {
-                    let $pool = reader.conn();
-                    $body
-                };
-                // Not reached when `$body` returned early with an error: the
-                // connection is then closed, not reused (see `readers`).
-                reader.finished();
-                out
-            }
-            $crate::db::Db::Postgres(p) => {
-                let mut reader = p.read.acquire().await?;
-                let out = {
-                    let $pool = reader.conn();
-                    $body
-                };
-                reader.finished();
-                out
-            }
+            $crate::db::Db::Sqlite(s) => $crate::db::read!(@on s.read, |$pool| $body),
+            $crate::db::Db::Postgres(p) => $crate::db::read!(@on p.read, |$pool| $body),
         }
     };
+    (@on $readers:expr, |$pool:ident| $body:expr) => {{
+        let mut reader = $readers.acquire().await?;
+        let out = {
+            let $pool = reader.conn();
+            $body
+        };
+        // Not reached when `$body` returned early with an error: the connection
+        // is then closed, not reused (see `readers`).
+        reader.finished();
+        out
+    }};
 }
 
 /// Runs `$body` (an expression of type `DbResult<T>`) inside a write transaction
