@@ -53,61 +53,26 @@ fn statement(sqlite: bool, text: &str) -> Sql {
     }
 }
 
-/// FTS5's defaults: after each commit, merge a little wherever 4 segments of one
-/// size have piled up ('automerge'), and merge at once where 16 have
-/// ('crisismerge').
-const SEARCH_MERGING: Merging = Merging {
-    automerge: 4,
-    crisismerge: 16,
-};
-
-/// During a bulk load: no merging until `settle_after_bulk_load`. 2,000 is the
-/// most segments FTS5 keeps; a million links make about 400.
-const NO_MERGING: Merging = Merging {
-    automerge: 0,
-    crisismerge: 2000,
-};
-
-struct Merging {
-    automerge: i64,
-    crisismerge: i64,
-}
-
 impl Db {
-    /// Readies the database for `insert_links_bulk`.
-    ///
-    /// SQLite: FTS5 writes the rows of each transaction to the search index as new
-    /// segments and, by default, merges some of them at every commit, so a bulk
-    /// load merges the same rows again and again as the index grows (a fifth of
-    /// the writer's time in a profile of the load). With the merging off,
-    /// `settle_after_bulk_load` merges everything once.
-    /// The setting is stored in the index itself, so a load cut short leaves it
-    /// off: `migrate`, which every start runs, puts it back.
-    pub async fn prepare_bulk_load(&self) -> DbResult<()> {
-        self.set_search_merging(NO_MERGING).await
-    }
-
     /// Leaves the database after a bulk load as steady use would have left it.
     ///
-    /// - SQLite: merges the search index into one segment ('optimize', 4 to 9 s
-    ///   on a million links) and turns FTS5's merging back on. A bulk load leaves
-    ///   many segments, and the creates that came next paid for merging them:
-    ///   940 to 1,400 creates/s on a freshly seeded million links, 2,500 to
-    ///   3,200 once merged (same binary, wrk -c64).
+    /// - SQLite: FTS5 writes the rows of each transaction to the search index as a
+    ///   new segment and merges segments a little at every later commit. A bulk
+    ///   load leaves large unmerged segments behind, and the creates that came
+    ///   next paid for merging them: 940 to 1,400 creates/s on a freshly seeded
+    ///   million links, 2,500 to 3,200 once merged (same binary, wrk -c64). So
+    ///   the load ends by merging them all ('optimize', 8 s on a million links).
     /// - PostgreSQL plans from statistics, and until autovacuum comes round it
     ///   would plan a million new rows as an empty table; ANALYZE now. (SQLite
     ///   keeps no statistics unless asked, and plans from its rules.)
     pub async fn settle_after_bulk_load(&self) -> DbResult<()> {
         match self {
-            Db::Sqlite(_) => {
-                write_tx!(self, |tx| {
-                    sqlx::query("INSERT INTO links_search (links_search) VALUES ('optimize')")
-                        .execute(&mut *tx)
-                        .await?;
-                    Ok::<_, DbError>(())
-                })?;
-                self.set_search_merging(SEARCH_MERGING).await
-            }
+            Db::Sqlite(_) => write_tx!(self, |tx| {
+                sqlx::query("INSERT INTO links_search (links_search) VALUES ('optimize')")
+                    .execute(&mut *tx)
+                    .await?;
+                Ok::<_, DbError>(())
+            }),
             Db::Postgres(p) => {
                 sqlx::query("ANALYZE links, payments")
                     .execute(&p.pool)
@@ -115,29 +80,6 @@ impl Db {
                 Ok(())
             }
         }
-    }
-
-    /// Puts FTS5's merging back to its default, in case a bulk load was cut short
-    /// with it off. Called by `migrate`.
-    pub(super) async fn restore_search_merging(&self) -> DbResult<()> {
-        self.set_search_merging(SEARCH_MERGING).await
-    }
-
-    /// Only SQLite's search index is FTS5; PostgreSQL's trigram index merges nothing.
-    async fn set_search_merging(&self, merging: Merging) -> DbResult<()> {
-        if let Db::Sqlite(s) = self {
-            for (option, value) in [
-                ("automerge", merging.automerge),
-                ("crisismerge", merging.crisismerge),
-            ] {
-                sqlx::query("INSERT INTO links_search (links_search, rank) VALUES ($1, $2)")
-                    .bind(option)
-                    .bind(value)
-                    .execute(&s.write)
-                    .await?;
-            }
-        }
-        Ok(())
     }
 }
 

@@ -223,7 +223,7 @@ impl Db {
             Db::Sqlite(s) => sqlx::migrate!("./migrations/sqlite").run(&s.write).await?,
             Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(&p.pool).await?,
         }
-        self.restore_search_merging().await
+        Ok(())
     }
 
     fn local(&self) -> &ProcessState {
