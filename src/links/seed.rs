@@ -19,7 +19,7 @@ use crate::random;
 /// Links generated and written per transaction: large enough that commits are
 /// rare, small enough that memory stays flat and the writer lock is released
 /// between batches (a server may be running on the same database). Batches of
-/// 50,000 wrote 1M links no faster (61 to 79 s against 67 to 70 s), since FTS5
+/// 50,000 were no faster: 79 s for 1M links against 67 to 70 s, since FTS5
 /// merges more at each larger commit.
 const BATCH: usize = 20_000;
 
