@@ -648,9 +648,9 @@ impl Db {
     ) -> DbResult<Vec<String>> {
         let mut sql = self.list_sql(merchant, q, limit, now).await?;
         Ok(match self {
-            Db::Sqlite(_) => {
+            Db::Sqlite(s) => {
                 sql.prefix("EXPLAIN QUERY PLAN ");
-                let rows: Vec<(i64, i64, i64, String)> = read!(self, |conn| {
+                let rows: Vec<(i64, i64, i64, String)> = read!(@on s.read, |conn| {
                     query_as_built!((i64, i64, i64, String), sql)
                         .fetch_all(conn)
                         .await?
@@ -659,8 +659,9 @@ impl Db {
             }
             Db::Postgres(p) => {
                 sql.prefix("EXPLAIN (ANALYZE, BUFFERS) ");
-                let rows: Vec<(String,)> =
-                    query_as_built!((String,), sql).fetch_all(&p.pool).await?;
+                let rows: Vec<(String,)> = read!(@on p.read, |conn| {
+                    query_as_built!((String,), sql).fetch_all(conn).await?
+                });
                 rows.into_iter().map(|r| r.0).collect()
             }
         })
